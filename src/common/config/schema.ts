@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * The node's configuration, one schema for file, environment and defaults.
+ * Every key is optional; `config/server.toml.template` documents each one
+ * (a test keeps the two in step).
+ */
+
+export const ROLES = ['meta', 'broker', 'journal'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const STORAGE_ENGINES = ['memory', 'file', 'journal', 's3'] as const;
+export type StorageEngineName = (typeof STORAGE_ENGINES)[number];
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** A listener port that must be bound. */
+const requiredPort = (fallback: number) => z.int().min(1).max(65535).default(fallback);
+/** A listener port where 0 turns the listener off. */
+const optionalPort = (fallback: number) => z.int().min(0).max(65535).default(fallback);
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'expected "host:port"' });
+
+const logSection = z.strictObject({
+  level: z.enum(LOG_LEVELS).default('info'),
+  /** `auto` is pretty on a terminal and JSON lines otherwise. */
+  format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+});
+
+const prometheusSection = z.strictObject({
+  enable: z.boolean().default(true),
+  /** Metrics are always on the admin HTTP port; set this to serve them on a port of their own too. */
+  port: z.int().min(1).max(65535).optional(),
+  path: z.string().startsWith('/', { message: 'must start with "/"' }).default('/metrics'),
+});
+
+const storageSection = z.strictObject({
+  default_engine: z.enum(STORAGE_ENGINES).default('file'),
+  flush: z.enum(['sync', 'async']).default('async'),
+  flush_interval_ms: z.int().min(1).max(60_000).default(500),
+});
+
+const journalSection = z
+  .strictObject({
+    tcp_port: requiredPort(1778),
+    segment_size_bytes: z.int().min(1024 * 1024).default(1024 * 1024 * 1024),
+    ensemble_size: z.int().min(1).max(16).default(3),
+    write_quorum: z.int().min(1).max(16).default(3),
+    ack_quorum: z.int().min(1).max(16).default(2),
+  })
+  .check((ctx) => {
+    const j = ctx.value;
+    if (j.write_quorum > j.ensemble_size) {
+      ctx.issues.push({ code: 'custom', input: j.write_quorum, path: ['write_quorum'], message: `must be <= journal.ensemble_size (${j.ensemble_size})` });
+    }
+    if (j.ack_quorum > j.write_quorum) {
+      ctx.issues.push({ code: 'custom', input: j.ack_quorum, path: ['ack_quorum'], message: `must be <= journal.write_quorum (${j.write_quorum})` });
+    }
+  });
+
+const mqttSection = z.strictObject({
+  tcp_port: optionalPort(1883),
+  tls_port: optionalPort(8883),
+  ws_port: optionalPort(8083),
+  wss_port: optionalPort(8084),
+  ws_path: z.string().startsWith('/', { message: 'must start with "/"' }).default('/mqtt'),
+  max_connections: z.int().min(1).default(1_000_000),
+  max_packet_size: z.int().min(64).max(268_435_455).default(1024 * 1024),
+  max_inflight: z.int().min(1).max(65535).default(32),
+  max_queued_messages: z.int().min(0).default(1000),
+});
+
+const kafkaSection = z.strictObject({
+  tcp_port: optionalPort(9092),
+});
+
+const rocketmqSection = z.strictObject({
+  grpc_port: optionalPort(8081),
+});
+
+const tlsSection = z.strictObject({
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  ca: z.string().min(1).optional(),
+});
+
+const authSection = z.strictObject({
+  allow_anonymous: z.boolean().default(true),
+});
+
+export const configSchema = z
+  .strictObject({
+    cluster_name: z.string().min(1).default('robustmq'),
+    node_id: z.int().min(1).max(65535).default(1),
+    roles: z
+      .array(z.enum(ROLES))
+      .min(1, { message: 'a node needs at least one role' })
+      .default(['meta', 'broker', 'journal'])
+      .refine((roles) => new Set(roles).size === roles.length, { message: 'a role is listed twice' }),
+    /** Address other nodes and clients are told to use for this node. */
+    advertised_host: z.string().min(1).default('127.0.0.1'),
+    /** Interface every listener binds. */
+    bind_host: z.string().min(1).default('0.0.0.0'),
+    grpc_port: requiredPort(1228),
+    http_port: requiredPort(58080),
+    /** Meta nodes by id, as "host:grpc_port". */
+    meta_addrs: z.record(z.string().regex(/^[1-9]\d*$/, { message: 'meta node ids are positive integers' }), hostPort).default({ '1': '127.0.0.1:1228' }),
+    data_dir: z.string().min(1).default('./data'),
+    log: logSection.prefault({}),
+    prometheus: prometheusSection.prefault({}),
+    storage: storageSection.prefault({}),
+    journal: journalSection.prefault({}),
+    mqtt: mqttSection.prefault({}),
+    kafka: kafkaSection.prefault({}),
+    rocketmq: rocketmqSection.prefault({}),
+    tls: tlsSection.prefault({}),
+    auth: authSection.prefault({}),
+  })
+  .check((ctx) => {
+    const c = ctx.value;
+    if (c.roles.includes('meta') && !(String(c.node_id) in c.meta_addrs)) {
+      ctx.issues.push({
+        code: 'custom',
+        input: c.meta_addrs,
+        path: ['meta_addrs'],
+        message: `node ${c.node_id} has the meta role but is not listed in meta_addrs`,
+      });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
