@@ -1,0 +1,162 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+export const BIN = (name: 'robust-server' | 'robust-ctl' | 'robust-bench') => join(REPO_ROOT, 'bin', name);
+
+/** A port the OS says is free right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export function tempDir(prefix = 'robust-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface TestNodePorts {
+  grpc: number;
+  http: number;
+}
+
+/** A config file in a fresh temp dir, on free loopback ports, with data under the same dir. */
+export async function writeTestConfig(extra = '', roles = '["meta", "broker", "journal"]'): Promise<{ file: string; dir: string; ports: TestNodePorts }> {
+  const dir = tempDir();
+  const ports = { grpc: await freePort(), http: await freePort() };
+  const journal = await freePort();
+  const file = join(dir, 'node.toml');
+  writeFileSync(
+    file,
+    `node_id = 1
+roles = ${roles}
+bind_host = "127.0.0.1"
+grpc_port = ${ports.grpc}
+http_port = ${ports.http}
+meta_addrs = { 1 = "127.0.0.1:${ports.grpc}" }
+data_dir = "${join(dir, 'data')}"
+
+[log]
+format = "json"
+
+[journal]
+tcp_port = ${journal}
+
+[mqtt]
+tcp_port = 0
+ws_port = 0
+
+[kafka]
+tcp_port = 0
+
+[rocketmq]
+grpc_port = 0
+${extra}
+`,
+  );
+  return { file, dir, ports };
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a CLI to completion (with a time limit) and collect its output. */
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} did not exit within ${opts.timeoutMs ?? 20_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 20_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** A robust-server process started by a test, which the test must stop. */
+export class ServerProcess {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+    this.child = spawn(BIN('robust-server'), args, {
+      cwd: opts.cwd ?? REPO_ROOT,
+      env: { ...process.env, ROBUST_LOG_FORMAT: 'json', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((res) => this.child.on('exit', (code, signal) => res({ code, signal })));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** The JSON log lines printed so far. */
+  logLines(): Array<Record<string, unknown>> {
+    return this.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  /** Poll the admin API until /health/ready answers 200. */
+  async waitReady(httpPort: number, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exitedEarly = false;
+    void this.exited.then(() => (exitedEarly = true));
+    while (Date.now() < deadline) {
+      if (exitedEarly) throw new Error(`server exited before it was ready\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${httpPort}/health/ready`);
+        if (res.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`server not ready within ${timeoutMs} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+  }
+
+  waitExit(timeoutMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return Promise.race([
+      this.exited,
+      new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`server still running after ${timeoutMs} ms\nstdout: ${this.stdout}`)), timeoutMs).unref()),
+    ]);
+  }
+
+  /** Best-effort cleanup for after() hooks: SIGKILL only if still running. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
