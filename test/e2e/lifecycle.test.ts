@@ -3,8 +3,25 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:http2';
 import { join } from 'node:path';
 import { describe, it, after } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { NodeInfo } from '../../src/common/node-info.js';
+import { RpcClientPool } from '../../src/rpc/client-pool.js';
 import { BIN, ServerProcess, freePort, removeDir, run, tempDir, writeTestConfig } from '../support/server.js';
+
+/** The standard grpc.health.v1 check, as a load balancer or grpc_health_probe would ask it. */
+async function grpcHealth(port: number): Promise<string> {
+  const def = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String })) as unknown as {
+    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+  };
+  const pool = new RpcClientPool();
+  try {
+    return (await pool.unary<{ service: string }, { status: string }>(def.grpc.health.v1.Health, `127.0.0.1:${port}`, 'check', { service: '' }, 2_000)).status;
+  } finally {
+    pool.close();
+  }
+}
 
 const cleanup: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -42,6 +59,7 @@ describe('robust-server lifecycle', () => {
       'services start in the seed order: common, meta, journal, broker',
     );
     assert.ok(info.listeners.some((l) => l.name === 'grpc'));
+    assert.equal(await grpcHealth(ports.grpc), 'SERVING', 'gRPC health turns SERVING once the node is ready');
     assert.ok(existsSync(join(dir, 'data', 'robust-server.pid')));
     assert.ok(existsSync(join(dir, 'data', 'meta')) && existsSync(join(dir, 'data', 'journal')), 'role services own their directories');
 
