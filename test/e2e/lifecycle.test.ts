@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { connect } from 'node:http2';
 import { join } from 'node:path';
 import { describe, it, after } from 'node:test';
@@ -8,7 +9,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { NodeInfo } from '../../src/common/node-info.js';
 import { RpcClientPool } from '../../src/rpc/client-pool.js';
-import { BIN, ServerProcess, freePort, removeDir, run, tempDir, writeTestConfig } from '../support/server.js';
+import { BIN, REPO_ROOT, ServerProcess, freePort, removeDir, run, tempDir, writeTestConfig } from '../support/server.js';
 
 /** The standard grpc.health.v1 check, as a load balancer or grpc_health_probe would ask it. */
 async function grpcHealth(port: number): Promise<string> {
@@ -156,6 +157,41 @@ describe('robust-server lifecycle', () => {
     assert.ok(existsSync(join(cwd, 'data', 'robust-server.pid')), 'data lives under ./data');
     server.child.kill('SIGTERM');
     assert.equal((await server.waitExit()).code, 0);
+  });
+
+  it('`npm start` (the README command) runs the default node, and SIGTERM to npm stops it', async () => {
+    const data = tempDir('robust-npm-start-');
+    cleanup.push(() => removeDir(data));
+    const npm = spawn('npm', ['start'], { cwd: REPO_ROOT, env: { ...process.env, ROBUST_BIND_HOST: '127.0.0.1', ROBUST_DATA_DIR: data, ROBUST_LOG_FORMAT: 'json' }, stdio: 'ignore' });
+    const npmExit = new Promise<number | null>((r) => npm.on('exit', (code) => r(code)));
+    cleanup.push(() => void npm.kill('SIGKILL'));
+    const deadline = Date.now() + 30_000;
+    let info: NodeInfo | undefined;
+    while (!info && Date.now() < deadline) {
+      try {
+        const res = await fetch('http://127.0.0.1:58080/api/v1/node');
+        if (res.ok && ((await res.clone().json()) as NodeInfo).ready) info = (await res.json()) as NodeInfo;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    assert.ok(info, 'npm start brought a node up on the default admin port');
+    const nodePid = info.pid;
+    cleanup.push(() => {
+      try {
+        process.kill(nodePid, 'SIGKILL');
+      } catch {
+        // already gone, as it should be
+      }
+    });
+    assert.deepEqual(info.roles, ['meta', 'broker', 'journal']);
+    npm.kill('SIGTERM');
+    await npmExit;
+    // The node itself (not just npm) must be gone: its pid file is removed on a clean stop.
+    const stopDeadline = Date.now() + 10_000;
+    while (existsSync(join(data, 'robust-server.pid')) && Date.now() < stopDeadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!existsSync(join(data, 'robust-server.pid')), 'the node stopped cleanly');
+    assert.throws(() => process.kill(nodePid, 0), 'the node process is gone');
   });
 
   it('exits 1 with a clear line when the data dir cannot be created', async () => {
