@@ -17,5 +17,5 @@ export async function createLogger(opts: LoggerOptions): Promise<Logger> {
   const options = { level: opts.level, base: opts.base ?? {}, timestamp: pino.stdTimeFunctions.isoTime };
   if (!pretty) return pino(options, pino.destination({ dest: 1, sync: true }));
   const { default: prettyStream } = await import('pino-pretty');
-  return pino(options, prettyStream({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'pid,hostname' }));
+  return pino(options, prettyStream({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'pid,hostname', singleLine: true }));
 }

@@ -6,9 +6,9 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
  */
 export class NodeMetrics {
   readonly registry = new Registry();
-  readonly serviceReady: Gauge<'service'>;
   readonly adminRequests: Counter<'method' | 'route' | 'status'>;
   readonly rpcRequests: Counter<'method' | 'code'>;
+  private readinessSource: () => ReadonlyArray<{ name: string; ready: boolean }> = () => [];
 
   constructor(info: { nodeId: number; cluster: string; version: string; roles: readonly string[] }) {
     collectDefaultMetrics({ register: this.registry });
@@ -28,11 +28,15 @@ export class NodeMetrics {
         this.set((Date.now() - startedAt) / 1000);
       },
     });
-    this.serviceReady = new Gauge({
+    const readiness = () => this.readinessSource();
+    new Gauge({
       name: 'robust_service_ready',
       help: 'Whether a service of this node is ready (1) or not (0)',
       labelNames: ['service'] as const,
       registers: [this.registry],
+      collect() {
+        for (const s of readiness()) this.set({ service: s.name }, s.ready ? 1 : 0);
+      },
     });
     this.adminRequests = new Counter({
       name: 'robust_admin_http_requests_total',
@@ -46,5 +50,10 @@ export class NodeMetrics {
       labelNames: ['method', 'code'] as const,
       registers: [this.registry],
     });
+  }
+
+  /** Where robust_service_ready reads the services' readiness from at each scrape. */
+  reportReadinessFrom(source: () => ReadonlyArray<{ name: string; ready: boolean }>): void {
+    this.readinessSource = source;
   }
 }

@@ -26,10 +26,10 @@ export class NodeLifecycle {
   constructor(
     private readonly services: readonly Service[],
     private readonly log: Logger,
-    private readonly metrics: NodeMetrics,
+    metrics: NodeMetrics,
     private readonly options: NodeLifecycleOptions,
   ) {
-    for (const s of services) metrics.serviceReady.set({ service: s.name }, 0);
+    metrics.reportReadinessFrom(() => this.serviceStates());
   }
 
   async start(): Promise<void> {
@@ -47,7 +47,6 @@ export class NodeLifecycle {
         await this.stop();
         throw failure;
       }
-      this.metrics.serviceReady.set({ service: service.name }, service.isReady() ? 1 : 0);
       this.log.debug({ service: service.name, ms: Math.round(performance.now() - t0) }, `${service.name} started`);
     }
     if (this.phase === 'starting') this.phase = 'running';
@@ -79,11 +78,7 @@ export class NodeLifecycle {
 
   serviceStates(): ServiceState[] {
     const running = this.phase === 'running' || this.phase === 'starting';
-    return this.services.map((s) => {
-      const ready = running && this.started.includes(s) && s.isReady();
-      this.metrics.serviceReady.set({ service: s.name }, ready ? 1 : 0);
-      return { name: s.name, ready };
-    });
+    return this.services.map((s) => ({ name: s.name, ready: running && this.started.includes(s) && s.isReady() }));
   }
 
   listeners(): ListenerInfo[] {
@@ -97,7 +92,6 @@ export class NodeLifecycle {
     for (const service of [...this.started].reverse()) {
       const left = deadline - Date.now();
       const outcome = await withTimeout(service.stop(), Math.max(left, 0));
-      this.metrics.serviceReady.set({ service: service.name }, 0);
       if (outcome.kind === 'timeout') {
         clean = false;
         this.log.error({ service: service.name }, `${service.name} did not stop within the deadline; abandoning it`);

@@ -42,7 +42,6 @@ export async function startCommand(file: string | undefined): Promise<void> {
     fail(msg, EXIT_FAILURE);
   }
 
-  let exiting = false;
   const exit = (code: number): never => {
     removePidFile(config.data_dir);
     process.exit(code);
@@ -56,7 +55,6 @@ export async function startCommand(file: string | undefined): Promise<void> {
       exit(EXIT_FAILURE);
     }
     signalled = true;
-    exiting = true;
     log.info(`received ${signal}; stopping node ${config.node_id}`);
     setTimeout(() => {
       log.error(`node did not stop within ${FORCE_EXIT_MS} ms; exiting`);
@@ -76,7 +74,7 @@ export async function startCommand(file: string | undefined): Promise<void> {
   try {
     await node.start();
   } catch (err) {
-    if (exiting) return;
+    if (signalled) return;
     log.fatal(`node ${config.node_id} failed to start: ${errorMessage(err)}`);
     process.stderr.write(`robust-server: ${errorMessage(err)}\n`);
     exit(EXIT_FAILURE);
