@@ -4,21 +4,15 @@ import { spawn } from 'node:child_process';
 import { connect } from 'node:http2';
 import { join } from 'node:path';
 import { describe, it, after } from 'node:test';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { NodeInfo } from '../../src/common/node-info.js';
 import { RpcClientPool } from '../../src/rpc/client-pool.js';
+import { grpcHealthStatus } from '../support/grpc-health.js';
 import { BIN, REPO_ROOT, ServerProcess, freePort, removeDir, run, tempDir, writeTestConfig } from '../support/server.js';
 
-/** The standard grpc.health.v1 check, as a load balancer or grpc_health_probe would ask it. */
 async function grpcHealth(port: number): Promise<string> {
-  const def = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String })) as unknown as {
-    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-  };
   const pool = new RpcClientPool();
   try {
-    return (await pool.unary<{ service: string }, { status: string }>(def.grpc.health.v1.Health, `127.0.0.1:${port}`, 'check', { service: '' }, 2_000)).status;
+    return await grpcHealthStatus(pool, `127.0.0.1:${port}`);
   } finally {
     pool.close();
   }

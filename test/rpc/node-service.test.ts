@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import { describe, it, after, before } from 'node:test';
 import { pino } from 'pino';
 import { NodeMetrics } from '../../src/common/metrics.js';
@@ -11,6 +10,7 @@ import { RpcCallError, RpcError } from '../../src/rpc/errors.js';
 import { addNodeService, fetchNodeInfo } from '../../src/rpc/node-service.js';
 import { loadProto, serviceClient } from '../../src/rpc/proto.js';
 import { RpcServer } from '../../src/rpc/server.js';
+import { grpcHealthStatus } from '../support/grpc-health.js';
 import { freePort } from '../support/server.js';
 
 const log = pino({ level: 'silent' });
@@ -90,14 +90,10 @@ describe('inner gRPC', () => {
   });
 
   it('serves the standard grpc.health.v1 Health service', async () => {
-    const def = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String })) as unknown as {
-      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-    };
-    const Health = def.grpc.health.v1.Health;
-    const check = () => pool.unary<{ service: string }, { status: string }>(Health, address, 'check', { service: '' }, 2_000);
-    assert.equal((await check()).status, 'SERVING');
+    const check = () => grpcHealthStatus(pool, address);
+    assert.equal(await check(), 'SERVING');
     health.setStatus('', 'NOT_SERVING');
-    assert.equal((await check()).status, 'NOT_SERVING');
+    assert.equal(await check(), 'NOT_SERVING');
   });
 
   it('a second server on the same port fails with "address in use"', async () => {
