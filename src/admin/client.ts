@@ -32,26 +32,42 @@ export class AdminClient {
     this.baseUrl = /^https?:\/\//.test(server) ? server.replace(/\/$/, '') : `http://${server}`;
   }
 
-  async get<T>(path: string): Promise<T> {
+  get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+
+  delete<T>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
-      res = await fetch(this.baseUrl + path, { signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await fetch(this.baseUrl + path, {
+        method,
+        signal: AbortSignal.timeout(this.timeoutMs),
+        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause;
       const detail = cause?.code === 'ECONNREFUSED' ? 'connection refused' : (err as Error).name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (cause?.code ?? (err as Error).message);
       throw new AdminUnreachableError(this.baseUrl, detail);
     }
     const text = await res.text();
-    let body: unknown;
+    let parsed: unknown;
     try {
-      body = JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch {
       throw new AdminApiError(res.status, 'bad_response', `expected JSON from ${path}, got: ${text.slice(0, 80)}`);
     }
     if (!res.ok) {
-      const e = (body as { error?: { code?: string; message?: string } }).error;
+      const e = (parsed as { error?: { code?: string; message?: string } }).error;
       throw new AdminApiError(res.status, e?.code ?? 'http_error', e?.message ?? res.statusText);
     }
-    return body as T;
+    return parsed as T;
   }
 }

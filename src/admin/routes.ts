@@ -1,11 +1,10 @@
 import type { NodeMetrics } from '../common/metrics.js';
-import type { ClusterView, NodeInfo } from '../common/node-info.js';
+import type { NodeInfo } from '../common/node-info.js';
 import type { HttpServer } from './http-server.js';
 
 /** What the admin API needs from the node; the node assembly provides it. */
 export interface NodeView {
   info(): NodeInfo;
-  cluster(): Promise<ClusterView>;
 }
 
 export function addMetricsRoute(http: HttpServer, path: string, metrics: NodeMetrics): void {
@@ -27,6 +26,4 @@ export function addAdminRoutes(http: HttpServer, node: NodeView): void {
   });
 
   http.route('GET', '/api/v1/node', () => ({ body: node.info() }));
-
-  http.route('GET', '/api/v1/cluster', async () => ({ body: await node.cluster() }));
 }

@@ -1,14 +1,25 @@
 import { parseArgs } from 'node:util';
 import { AdminApiError, AdminClient, AdminUnreachableError } from '../admin/client.js';
 import { renderPairs, renderTable } from '../admin/render.js';
-import type { ClusterView, NodeInfo } from '../common/node-info.js';
+import type { NodeInfo } from '../common/node-info.js';
 import { VERSION } from '../common/package-info.js';
+import type { ClusterStatusView } from '../meta/service.js';
 
 const USAGE = `usage: robust-ctl [--server host:port] [--output table|json] <command>
 
 commands:
-  node info         this node: id, roles, version, uptime, listeners, services
-  cluster status    every node this node knows of, and whether it answers
+  node info                          this node: id, roles, version, uptime, listeners, services
+  cluster status                     meta leader, term, commit index, members and registered nodes
+  cluster members                    the meta Raft members and their replication progress
+  cluster add-member <id> <host:port>
+                                     add a meta node (learner first, voter once caught up);
+                                     start it with [meta] join = true
+  cluster remove-member <id>         remove a meta node from the Raft group
+  cluster transfer-leader [<id>]     hand meta leadership to a node (default: the most up to date)
+  topic list                         all topics
+  topic create <name> [--shards N] [--engine memory|file|journal|s3]
+  topic show <name>
+  topic delete <name>
 
 options:
   -s, --server      admin address of a node (default: $ROBUST_ADMIN or 127.0.0.1:58080)
@@ -19,17 +30,50 @@ options:
 
 type Output = 'table' | 'json';
 
+interface Context {
+  client: AdminClient;
+  output: Output;
+  args: string[];
+  options: { shards?: string; engine?: string };
+}
+
 interface Command {
   words: string[];
-  run(client: AdminClient, output: Output): Promise<string>;
+  /** Positional arguments after the words: [min, max]. */
+  arity: [number, number];
+  run(ctx: Context): Promise<string>;
+}
+
+interface TopicView {
+  name: string;
+  shards: number;
+  engine: string;
+  createdAtMs: number;
+  retentionMs?: number;
+}
+
+const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
+
+function positiveInt(raw: string | undefined, what: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) usageError(`${what} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+function membersTable(view: ClusterStatusView): string {
+  return renderTable(
+    ['NODE', 'ADDRESS', 'ROLE', 'MATCH_INDEX'],
+    view.members.map((m) => [m.node_id, m.addr, m.role, m.match_index]),
+  );
 }
 
 const COMMANDS: Command[] = [
   {
     words: ['node', 'info'],
-    async run(client, output) {
+    arity: [0, 0],
+    async run({ client, output }) {
       const info = await client.get<NodeInfo>('/api/v1/node');
-      if (output === 'json') return JSON.stringify(info, null, 2) + '\n';
+      if (output === 'json') return json(info);
       return (
         renderPairs([
           ['node_id', info.node_id],
@@ -49,11 +93,93 @@ const COMMANDS: Command[] = [
   },
   {
     words: ['cluster', 'status'],
-    async run(client, output) {
-      const view = await client.get<ClusterView>('/api/v1/cluster');
-      if (output === 'json') return JSON.stringify(view, null, 2) + '\n';
-      const header = `cluster ${view.cluster_name} (members from ${view.source}, answered by node ${view.answered_by})\n\n`;
-      return header + renderTable(['NODE', 'GRPC_ADDRESS', 'STATE', 'ROLES', 'VERSION', 'UPTIME_S', 'READY'], view.nodes.map((n) => [n.node_id, n.grpc_address, n.state, n.roles.join(',') || null, n.version, n.uptime_seconds, n.ready]));
+    arity: [0, 0],
+    async run({ client, output }) {
+      const view = await client.get<ClusterStatusView>('/api/v1/cluster');
+      if (output === 'json') return json(view);
+      return (
+        renderPairs([
+          ['cluster', view.cluster_name],
+          ['leader', view.leader_id || 'none (election in progress)'],
+          ['term', view.term],
+          ['commit_index', view.commit_index],
+          ['answered_by', view.answered_by],
+        ]) +
+        '\n' +
+        membersTable(view) +
+        '\n' +
+        renderTable(['NODE', 'ROLES', 'STATE', 'LAST_HEARTBEAT'], view.nodes.map((n) => [n.node_id, n.roles.join(','), n.state, n.last_heartbeat_ms ? new Date(n.last_heartbeat_ms).toISOString() : null]))
+      );
+    },
+  },
+  {
+    words: ['cluster', 'members'],
+    arity: [0, 0],
+    async run({ client, output }) {
+      const view = await client.get<ClusterStatusView>('/api/v1/cluster');
+      return output === 'json' ? json(view.members) : membersTable(view);
+    },
+  },
+  {
+    words: ['cluster', 'add-member'],
+    arity: [2, 2],
+    async run({ client, output, args }) {
+      const res = await client.post<{ node_id: number; role: string; note?: string }>('/api/v1/cluster/members', { node_id: positiveInt(args[0], 'node id'), addr: args[1] });
+      return output === 'json' ? json(res) : `node ${res.node_id} is now a ${res.role}${res.note ? `: ${res.note}` : ''}\n`;
+    },
+  },
+  {
+    words: ['cluster', 'remove-member'],
+    arity: [1, 1],
+    async run({ client, output, args }) {
+      const res = await client.delete<unknown>(`/api/v1/cluster/members/${positiveInt(args[0], 'node id')}`);
+      return output === 'json' ? json(res) : `removed node ${args[0]} from the meta group\n`;
+    },
+  },
+  {
+    words: ['cluster', 'transfer-leader'],
+    arity: [0, 1],
+    async run({ client, output, args }) {
+      const body = args[0] === undefined ? {} : { node_id: positiveInt(args[0], 'node id') };
+      const res = await client.post<{ leader_id: number }>('/api/v1/cluster/transfer-leader', body);
+      return output === 'json' ? json(res) : `meta leader is now node ${res.leader_id}\n`;
+    },
+  },
+  {
+    words: ['topic', 'list'],
+    arity: [0, 0],
+    async run({ client, output }) {
+      const { topics } = await client.get<{ topics: TopicView[] }>('/api/v1/topics');
+      if (output === 'json') return json(topics);
+      return renderTable(['TOPIC', 'SHARDS', 'ENGINE', 'CREATED'], topics.map((t) => [t.name, t.shards, t.engine, new Date(t.createdAtMs).toISOString()]));
+    },
+  },
+  {
+    words: ['topic', 'create'],
+    arity: [1, 1],
+    async run({ client, output, args, options }) {
+      const body: Record<string, unknown> = { name: args[0] };
+      if (options.shards !== undefined) body['shards'] = positiveInt(options.shards, '--shards');
+      if (options.engine !== undefined) body['engine'] = options.engine;
+      const topic = await client.post<TopicView>('/api/v1/topics', body);
+      return output === 'json' ? json(topic) : `created topic ${topic.name} (${topic.shards} shard${topic.shards === 1 ? '' : 's'}, engine ${topic.engine})\n`;
+    },
+  },
+  {
+    words: ['topic', 'show'],
+    arity: [1, 1],
+    async run({ client, output, args }) {
+      const topic = await client.get<TopicView & Record<string, unknown>>(`/api/v1/topics/${encodeURIComponent(args[0]!)}`);
+      if (output === 'json') return json(topic);
+      return renderPairs(Object.entries(topic).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : (v as string | number)]));
+    },
+  },
+  {
+    words: ['topic', 'delete'],
+    arity: [1, 1],
+    async run({ client, output, args }) {
+      const res = await client.delete<unknown>(`/api/v1/topics/${encodeURIComponent(args[0]!)}`);
+      return output === 'json' ? json(res) : `deleted topic ${args[0]}\n`;
     },
   },
 ];
@@ -72,6 +198,8 @@ async function main(): Promise<void> {
       options: {
         server: { type: 'string', short: 's' },
         output: { type: 'string', short: 'o', default: 'table' },
+        shards: { type: 'string' },
+        engine: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -91,12 +219,15 @@ async function main(): Promise<void> {
   if (positionals.length === 0) usageError('no command given');
   const output = values.output;
   if (output !== 'table' && output !== 'json') usageError(`--output must be "table" or "json", got "${output}"`);
-  const command = COMMANDS.find((c) => c.words.length === positionals.length && c.words.every((w, i) => w === positionals[i]));
+  const command = COMMANDS.find((c) => c.words.every((w, i) => w === positionals[i]));
   if (!command) usageError(`unknown command "${positionals.join(' ')}"`);
+  const args = positionals.slice(command.words.length);
+  const [min, max] = command.arity;
+  if (args.length < min || args.length > max) usageError(`"${command.words.join(' ')}" takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? '' : 's'}, got ${args.length}`);
 
-  const client = new AdminClient(values.server ?? process.env['ROBUST_ADMIN'] ?? '127.0.0.1:58080');
+  const client = new AdminClient(values.server ?? process.env['ROBUST_ADMIN'] ?? '127.0.0.1:58080', 60_000);
   try {
-    process.stdout.write(await command.run(client, output));
+    process.stdout.write(await command.run({ client, output, args, options: { shards: values.shards, engine: values.engine } }));
   } catch (err) {
     if (err instanceof AdminUnreachableError || err instanceof AdminApiError) {
       process.stderr.write(`robust-ctl: ${err.message}\n`);

@@ -25,10 +25,14 @@ export class RpcServer {
     });
   }
 
-  /** Register a service whose unary methods are plain (async) functions. */
-  addUnaryService(service: grpc.ServiceDefinition, handlers: Record<string, UnaryHandler<never, unknown>>): void {
-    const impl: grpc.UntypedServiceImplementation = {};
+  /**
+   * Register a service whose unary methods are plain (async) functions; streaming
+   * methods are given as grpc-js handlers in `streams`.
+   */
+  addUnaryService(service: grpc.ServiceDefinition, handlers: Record<string, UnaryHandler<never, unknown>>, streams: grpc.UntypedServiceImplementation = {}): void {
+    const impl: grpc.UntypedServiceImplementation = { ...streams };
     for (const [name, method] of Object.entries(service)) {
+      if (streams[name]) continue;
       const handler = handlers[name];
       if (!handler) throw new Error(`no handler for ${method.path}`);
       const unary: grpc.handleUnaryCall<never, unknown> = (call, callback) => {

@@ -23,7 +23,8 @@ function hostPort(host: string, port: number): string {
 export class CommonServer implements Service {
   readonly name = 'common';
   readonly rpc: RpcServer;
-  private readonly admin: HttpServer;
+  /** The admin HTTP server, for the node to add route sets (meta, later protocols). */
+  readonly admin: HttpServer;
   private readonly prometheus: HttpServer | undefined;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private bound: ListenerInfo[] = [];

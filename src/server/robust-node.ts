@@ -1,33 +1,42 @@
+import { addMetaRoutes, type MetaAdmin, type MetaResult } from '../admin/meta-routes.js';
 import type { NodeView } from '../admin/routes.js';
 import { BrokerService } from '../broker/service.js';
-import type { Config, Role } from '../common/config/index.js';
-import { errorMessage } from '../common/errors.js';
+import { STORAGE_ENGINES, type Config, type Role, type StorageEngineName } from '../common/config/index.js';
 import type { Logger } from '../common/logger.js';
 import { NodeMetrics } from '../common/metrics.js';
-import type { ClusterMemberView, ClusterView, NodeInfo } from '../common/node-info.js';
+import type { NodeInfo } from '../common/node-info.js';
 import { VERSION } from '../common/package-info.js';
 import type { Service } from '../common/service.js';
 import { JournalService } from '../journal/service.js';
-import { MetaService } from '../meta/service.js';
+import { MetaAgent } from '../meta/agent.js';
+import { MetaService, type MetaDirectory } from '../meta/service.js';
+import { encodeCommand } from '../meta/state/commands.js';
+import { createMetaStateMachine, type DefaultMetaStateMachine } from '../meta/state/default-records.js';
 import { RpcClientPool } from '../rpc/client-pool.js';
-import { fetchNodeInfo } from '../rpc/node-service.js';
 import { CommonServer } from './common-server.js';
 import { NodeLifecycle } from './node.js';
 
 /** The seed's start order: metadata first, then storage, then the brokers that use both. */
 export const ROLE_START_ORDER: readonly Role[] = ['meta', 'journal', 'broker'];
 
-const PEER_INFO_TIMEOUT_MS = 1_000;
-
 export interface RobustNodeOptions {
   stopDeadlineMs?: number;
   onFatalStop: (exitCode: number) => void;
 }
 
-/** One robust-server process: the common server plus a service per role. */
+function directoryOf(machine: DefaultMetaStateMachine): MetaDirectory {
+  return {
+    nodes: () => machine.view.nodes.list().map((n) => ({ id: n.id, state: n.state, grpcAddr: n.grpcAddr, roles: [...n.roles] })),
+    setStateCommand: (nodeId, state, nowMs) => encodeCommand({ kind: 'node.setState', nodeId, state, nowMs }),
+  };
+}
+
+/** One robust-server process: the common server, the meta link, and a service per role. */
 export class RobustNode implements NodeView {
   readonly metrics: NodeMetrics;
   readonly lifecycle: NodeLifecycle;
+  readonly metaAgent: MetaAgent;
+  readonly meta: MetaService | undefined;
   private readonly common: CommonServer;
   private readonly rpcClients = new RpcClientPool();
   private readonly startedAt = Date.now();
@@ -39,7 +48,27 @@ export class RobustNode implements NodeView {
   ) {
     this.metrics = new NodeMetrics({ nodeId: config.node_id, cluster: config.cluster_name, version: VERSION, roles: config.roles });
     this.common = new CommonServer(config, log, this.metrics, this.rpcClients, this);
-    const services: Service[] = [this.common, ...ROLE_START_ORDER.filter((r) => config.roles.includes(r)).map((r) => this.roleService(r))];
+    if (config.roles.includes('meta')) {
+      const machine = createMetaStateMachine({ onError: (err, where) => log.error({ err: String(err), where }, 'metadata listener failed') });
+      this.meta = new MetaService({
+        config,
+        log: log.child({ service: 'meta' }),
+        rpc: this.common.rpc,
+        pool: this.rpcClients,
+        registry: this.metrics.registry,
+        machine,
+        directory: directoryOf(machine),
+        fatal: (err) => this.lifecycle.fail('meta', err),
+      });
+    }
+    this.metaAgent = new MetaAgent(config, log.child({ service: 'meta-client' }), this.rpcClients);
+    addMetaRoutes(this.common.admin, this.metaAdmin());
+
+    const services: Service[] = [this.common];
+    if (this.meta) services.push(this.meta);
+    services.push(this.metaAgent);
+    if (config.roles.includes('journal')) services.push(new JournalService({ dataDir: config.data_dir, log: log.child({ service: 'journal' }) }));
+    if (config.roles.includes('broker')) services.push(new BrokerService({ log: log.child({ service: 'broker' }) }));
     this.lifecycle = new NodeLifecycle(services, log, this.metrics, {
       stopDeadlineMs: options.stopDeadlineMs ?? 8_000,
       onFatalStop: options.onFatalStop,
@@ -77,45 +106,23 @@ export class RobustNode implements NodeView {
     };
   }
 
-  /**
-   * The cluster as this node knows it: the meta nodes from its config (plus
-   * itself), each asked over inner gRPC. The meta service's registry replaces
-   * the config as the source once it exists.
-   */
-  async cluster(): Promise<ClusterView> {
-    const self = this.info();
-    const members = new Map<number, string>();
-    for (const [id, addr] of Object.entries(this.config.meta_addrs)) members.set(Number(id), addr);
-    if (!members.has(self.node_id)) members.set(self.node_id, `${self.advertised_host}:${self.grpc_port}`);
-
-    const nodes = await Promise.all(
-      [...members.entries()]
-        .sort(([a], [b]) => a - b)
-        .map(async ([id, address]): Promise<ClusterMemberView> => {
-          if (id === self.node_id) {
-            return { node_id: id, grpc_address: address, state: 'self', roles: self.roles, version: self.version, uptime_seconds: self.uptime_seconds, ready: self.ready };
-          }
-          try {
-            const peer = await fetchNodeInfo(this.rpcClients, address, PEER_INFO_TIMEOUT_MS);
-            return { node_id: id, grpc_address: address, state: 'up', roles: peer.roles, version: peer.version, uptime_seconds: peer.uptime_seconds, ready: peer.ready };
-          } catch (err) {
-            return { node_id: id, grpc_address: address, state: 'unreachable', roles: [], version: null, uptime_seconds: null, ready: null, error: errorMessage(err) };
-          }
-        }),
-    );
-    return { cluster_name: this.config.cluster_name, source: 'config', answered_by: self.node_id, nodes };
-  }
-
-  private roleService(role: Role): Service {
-    const c = this.config;
-    const log = this.log.child({ service: role });
-    switch (role) {
-      case 'meta':
-        return new MetaService({ dataDir: c.data_dir, nodeId: c.node_id, metaAddrs: c.meta_addrs, log });
-      case 'journal':
-        return new JournalService({ dataDir: c.data_dir, log });
-      case 'broker':
-        return new BrokerService({ log });
-    }
+  /** The admin API's view of the metadata, through this node's meta link (any role). */
+  private metaAdmin(): MetaAdmin {
+    const agent = this.metaAgent;
+    const propose = async (command: Uint8Array): Promise<MetaResult> => (await agent.client.propose(command)).result as MetaResult;
+    return {
+      clusterStatus: () => agent.client.clusterStatus(),
+      listTopics: () => agent.replica.view.topics.list(),
+      getTopic: (name) => agent.replica.view.topics.get(name),
+      createTopic: async ({ name, shards, engine }) => {
+        const chosen = engine ?? this.config.storage.default_engine;
+        if (!(STORAGE_ENGINES as readonly string[]).includes(chosen)) return { ok: false, code: 'invalid', message: `engine must be one of ${STORAGE_ENGINES.join(', ')}, got "${chosen}"` };
+        return propose(encodeCommand({ kind: 'topic.create', name, shards, engine: chosen as StorageEngineName, nowMs: Date.now() }));
+      },
+      deleteTopic: (name) => propose(encodeCommand({ kind: 'topic.delete', name })),
+      addMember: (nodeId, address) => agent.client.changeMembers('add', nodeId, address),
+      removeMember: (nodeId) => agent.client.changeMembers('remove', nodeId, ''),
+      transferLeader: (target) => agent.client.transferLeader(target),
+    };
   }
 }

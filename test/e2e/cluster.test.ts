@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, after } from 'node:test';
-import type { ClusterView } from '../../src/common/node-info.js';
+import type { ClusterStatusView } from '../../src/meta/service.js';
 import { BIN, REPO_ROOT, ServerProcess, removeDir, run, tempDir } from '../support/server.js';
 
 /**
@@ -9,52 +10,181 @@ import { BIN, REPO_ROOT, ServerProcess, removeDir, run, tempDir } from '../suppo
  * runs it: three processes on one machine, on the ports the files name.
  * Only data_dir is moved to a temp dir so the test leaves nothing behind.
  */
-describe('three-node cluster from config/cluster', () => {
-  const dir = tempDir('robust-cluster-');
-  const nodes: ServerProcess[] = [];
-  after(async () => {
-    for (const n of nodes) await n.kill();
-    removeDir(dir);
+const ADMIN = (id: number) => 58080 + 10 * id;
+const dir = tempDir('robust-cluster-');
+const running = new Map<number, ServerProcess>();
+after(async () => {
+  for (const n of running.values()) await n.kill();
+  removeDir(dir);
+});
+
+function start(id: number, file = join(REPO_ROOT, 'config', 'cluster', `node${id}.toml`)): ServerProcess {
+  const p = new ServerProcess(['start', file], { env: { ROBUST_DATA_DIR: join(dir, `node${id}`) } });
+  running.set(id, p);
+  return p;
+}
+
+async function status(id: number): Promise<ClusterStatusView> {
+  const res = await fetch(`http://127.0.0.1:${ADMIN(id)}/api/v1/cluster`, { signal: AbortSignal.timeout(5_000) });
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.json()) as ClusterStatusView;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+}
+
+async function createTopic(viaNode: number, name: string): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${ADMIN(viaNode)}/api/v1/topics`, { method: 'POST', body: JSON.stringify({ name, shards: 2 }), signal: AbortSignal.timeout(15_000) });
+  assert.equal(res.status, 201, `create ${name} via node ${viaNode}: ${await res.text()}`);
+}
+
+async function topicNames(id: number): Promise<string[]> {
+  const res = await fetch(`http://127.0.0.1:${ADMIN(id)}/api/v1/topics`);
+  return ((await res.json()) as { topics: Array<{ name: string }> }).topics.map((t) => t.name).sort();
+}
+
+async function stopAll(): Promise<void> {
+  for (const p of running.values()) p.child.kill('SIGTERM');
+  for (const [id, p] of running) assert.equal((await p.waitExit()).code, 0, `node ${id} stopped cleanly`);
+  running.clear();
+}
+
+describe('three-node meta cluster from config/cluster', () => {
+  const written: string[] = [];
+
+  it('elects one leader, replicates writes made through any node, and registers every node', async () => {
+    for (const id of [1, 2, 3]) start(id);
+    await Promise.all([1, 2, 3].map((id) => running.get(id)!.waitReady(ADMIN(id), 30_000)));
+
+    const view = await until('a leader known to all', async () => {
+      const views = await Promise.all([1, 2, 3].map(status));
+      const leaders = new Set(views.map((v) => v.leader_id));
+      return leaders.size === 1 && views[0]!.leader_id !== 0 ? views[1] : undefined;
+    }, 10_000);
+    assert.equal(view.cluster_name, 'robustmq-cluster');
+    assert.deepEqual(view.members.map((m) => m.node_id).sort(), [1, 2, 3]);
+    assert.equal(view.members.filter((m) => m.role === 'leader').length, 1);
+    await until('all three nodes registered and alive', async () => {
+      const v = await status(1);
+      return v.nodes.length === 3 && v.nodes.every((n) => n.state === 'alive') ? v : undefined;
+    }, 10_000);
+
+    for (const [i, via] of [1, 2, 3, 1, 2, 3].entries()) {
+      const name = `before-kill-${i}`;
+      await createTopic(via, name);
+      written.push(name);
+    }
+    for (const id of [1, 2, 3]) {
+      await until(`node ${id} sees every topic`, async () => ((await topicNames(id)).join() === [...written].sort().join() ? true : undefined), 5_000);
+    }
   });
 
-  const start = (id: number) =>
-    new ServerProcess(['start', join(REPO_ROOT, 'config', 'cluster', `node${id}.toml`)], { env: { ROBUST_DATA_DIR: join(dir, `node${id}`) } });
+  it('kill -9 of the leader: a new leader within 3 s, no committed write lost, writes resume', async () => {
+    const leader = (await status(1)).leader_id;
+    const survivors = [1, 2, 3].filter((id) => id !== leader);
+    const killedAt = Date.now();
+    running.get(leader)!.child.kill('SIGKILL');
+    await running.get(leader)!.waitExit();
+    running.delete(leader);
 
-  it('each node sees the others over inner gRPC; a stopped node shows as unreachable', async () => {
-    for (const id of [1, 2, 3]) nodes.push(start(id));
-    await Promise.all(nodes.map((n, i) => n.waitReady(58080 + 10 * (i + 1))));
+    const newLeader = await until('a new leader', async () => {
+      const v = await status(survivors[0]!);
+      return v.leader_id !== 0 && v.leader_id !== leader ? v.leader_id : undefined;
+    }, 10_000);
+    const electedMs = Date.now() - killedAt;
+    assert.ok(electedMs < 3_000, `new leader ${newLeader} took ${electedMs} ms`);
+    assert.ok(survivors.includes(newLeader));
 
-    const status = async (adminPort: number) => {
-      const res = await run(BIN('robust-ctl'), ['--server', `127.0.0.1:${adminPort}`, '--output', 'json', 'cluster', 'status']);
-      assert.equal(res.code, 0, res.stderr);
-      return JSON.parse(res.stdout) as ClusterView;
-    };
+    for (const id of survivors) assert.deepEqual(await topicNames(id), [...written].sort(), `node ${id} kept every committed write`);
+    for (const via of survivors) {
+      const name = `after-kill-${via}`;
+      await createTopic(via, name);
+      written.push(name);
+    }
 
-    const fromNode2 = await status(58100);
-    assert.equal(fromNode2.cluster_name, 'robustmq-cluster');
-    assert.deepEqual(
-      fromNode2.nodes.map((n) => [n.node_id, n.grpc_address, n.state, n.ready]),
-      [
-        [1, '127.0.0.1:1238', 'up', true],
-        [2, '127.0.0.1:1248', 'self', true],
-        [3, '127.0.0.1:1258', 'up', true],
-      ],
+    // The new leader notices the dead node's silence.
+    await until('the killed node marked suspect', async () => {
+      const v = await status(newLeader);
+      const n = v.nodes.find((x) => x.node_id === leader);
+      return n && n.state !== 'alive' ? n : undefined;
+    }, 8_000);
+
+    // The killed node comes back, catches up, and is alive again.
+    start(leader);
+    await running.get(leader)!.waitReady(ADMIN(leader), 30_000);
+    await until(`node ${leader} caught up`, async () => ((await topicNames(leader)).join() === [...written].sort().join() ? true : undefined), 10_000);
+    await until('the restarted node alive again', async () => {
+      const n = (await status(newLeader)).nodes.find((x) => x.node_id === leader);
+      return n?.state === 'alive' ? n : undefined;
+    }, 8_000);
+  });
+
+  it('restart of all three nodes keeps the state', async () => {
+    await stopAll();
+    for (const id of [1, 2, 3]) start(id);
+    await Promise.all([1, 2, 3].map((id) => running.get(id)!.waitReady(ADMIN(id), 30_000)));
+    for (const id of [1, 2, 3]) {
+      await until(`node ${id} state after restart`, async () => ((await topicNames(id)).join() === [...written].sort().join() ? true : undefined), 10_000);
+    }
+  });
+
+  it('leader transfer, and adding and removing a meta member at run time', async () => {
+    const before = await status(1);
+    const target = [1, 2, 3].find((id) => id !== before.leader_id)!;
+    const moved = await run(BIN('robust-ctl'), ['--server', `127.0.0.1:${ADMIN(1)}`, 'cluster', 'transfer-leader', String(target)]);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.equal(moved.stdout, `meta leader is now node ${target}\n`);
+    assert.equal((await status(2)).leader_id, target);
+
+    // Node 4 joins: same cluster, its own ports, [meta] join = true.
+    const file = join(dir, 'node4.toml');
+    writeFileSync(
+      file,
+      `cluster_name = "robustmq-cluster"
+node_id = 4
+roles = ["meta"]
+bind_host = "127.0.0.1"
+grpc_port = 1268
+http_port = 58120
+meta_addrs = { 1 = "127.0.0.1:1238", 2 = "127.0.0.1:1248", 3 = "127.0.0.1:1258", 4 = "127.0.0.1:1268" }
+data_dir = "${join(dir, 'node4')}"
+[meta]
+join = true
+`,
     );
+    const adder = run(BIN('robust-ctl'), ['--server', `127.0.0.1:${ADMIN(2)}`, 'cluster', 'add-member', '4', '127.0.0.1:1268'], { timeoutMs: 60_000 });
+    start(4, file);
+    const added = await adder;
+    assert.equal(added.code, 0, added.stderr);
+    assert.equal(added.stdout, 'node 4 is now a voter\n');
+    await running.get(4)!.waitReady(ADMIN(4), 30_000);
+    const withFour = await status(3);
+    assert.deepEqual(withFour.members.map((m) => [m.node_id, m.role === 'learner' ? 'learner' : 'voter']).sort(), [
+      [1, 'voter'],
+      [2, 'voter'],
+      [3, 'voter'],
+      [4, 'voter'],
+    ]);
+    await until('node 4 has the metadata', async () => ((await topicNames(4)).join() === [...written].sort().join() ? true : undefined), 10_000);
 
-    nodes[2]!.child.kill('SIGTERM');
-    assert.equal((await nodes[2]!.waitExit()).code, 0);
-    const afterStop = await status(58090);
-    assert.deepEqual(
-      afterStop.nodes.map((n) => [n.node_id, n.state]),
-      [
-        [1, 'self'],
-        [2, 'up'],
-        [3, 'unreachable'],
-      ],
-    );
-    assert.match(afterStop.nodes[2]!.error ?? '', /127\.0\.0\.1:1258/);
-
-    for (const n of nodes.slice(0, 2)) n.child.kill('SIGTERM');
-    for (const n of nodes.slice(0, 2)) assert.equal((await n.waitExit()).code, 0);
+    const removed = await run(BIN('robust-ctl'), ['--server', `127.0.0.1:${ADMIN(1)}`, 'cluster', 'remove-member', '4']);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.deepEqual((await status(1)).members.map((m) => m.node_id).sort(), [1, 2, 3]);
+    // The three remaining members still commit writes.
+    await createTopic(3, 'after-remove');
+    written.push('after-remove');
+    await stopAll();
   });
 });

@@ -34,6 +34,35 @@ const prometheusSection = z.strictObject({
   path: z.string().startsWith('/', { message: 'must start with "/"' }).default('/metrics'),
 });
 
+const metaSection = z
+  .strictObject({
+    /** Start as a new member of a running cluster (added with `robust-ctl cluster add-member`) instead of founding one from meta_addrs. */
+    join: z.boolean().default(false),
+    /** One Raft clock tick. Election timeout is election_ticks..2*election_ticks ticks. */
+    tick_ms: z.int().min(10).max(10_000).default(100),
+    election_ticks: z.int().min(2).max(1000).default(10),
+    heartbeat_ticks: z.int().min(1).max(1000).default(1),
+    /** Take a state-machine snapshot and compact the Raft log every this many applied entries. */
+    snapshot_entries: z.int().min(16).default(10_000),
+    /** How long a write may wait to commit before the caller gets a timeout. */
+    propose_timeout_ms: z.int().min(100).default(10_000),
+    /** Node liveness: every node heartbeats the meta leader this often ... */
+    node_heartbeat_ms: z.int().min(50).default(1_000),
+    /** ... is suspect when none arrived for this long ... */
+    node_suspect_ms: z.int().min(100).default(3_000),
+    /** ... and dead (its shards and sessions are reassigned) after this long. */
+    node_dead_ms: z.int().min(200).default(10_000),
+  })
+  .check((ctx) => {
+    const m = ctx.value;
+    if (m.heartbeat_ticks >= m.election_ticks) {
+      ctx.issues.push({ code: 'custom', input: m.heartbeat_ticks, path: ['heartbeat_ticks'], message: `must be < meta.election_ticks (${m.election_ticks})` });
+    }
+    if (m.node_suspect_ms >= m.node_dead_ms) {
+      ctx.issues.push({ code: 'custom', input: m.node_suspect_ms, path: ['node_suspect_ms'], message: `must be < meta.node_dead_ms (${m.node_dead_ms})` });
+    }
+  });
+
 const storageSection = z.strictObject({
   default_engine: z.enum(STORAGE_ENGINES).default('file'),
   flush: z.enum(['sync', 'async']).default('async'),
@@ -108,6 +137,7 @@ export const configSchema = z
     data_dir: z.string().min(1).default('./data'),
     log: logSection.prefault({}),
     prometheus: prometheusSection.prefault({}),
+    meta: metaSection.prefault({}),
     storage: storageSection.prefault({}),
     journal: journalSection.prefault({}),
     mqtt: mqttSection.prefault({}),

@@ -21,6 +21,7 @@ import {
   type RestoredState,
   type Role,
   type SoftState,
+  type Snapshot,
 } from './types.js';
 
 const EMPTY = new Uint8Array(0);
@@ -60,6 +61,8 @@ export class RaftCore implements RaftCoreApi {
   private leadTransferee: NodeId = NONE;
   /** Index of the newest conf change proposed by this leader; another waits until it is applied. */
   private pendingConfIndex = 0;
+  /** Highest conf entry already reflected in voters/learners (at construction, or when applied). */
+  private confApplied = 0;
   /** Appends owed to followers since the last Ready (batched into one message each). */
   private broadcastPending = false;
 
@@ -105,6 +108,7 @@ export class RaftCore implements RaftCoreApi {
       const e = this.log.entry(i)!;
       if (e.type === 'conf') this.applyConfToMembership(e);
     }
+    this.confApplied = this.log.committed;
 
     // Bootstrap's hard state is new and must be persisted; a restored one already is.
     this.prevHard = fresh && entries.length > 0 ? { term: 0, vote: NONE, commit: 0 } : { ...hard };
@@ -285,12 +289,13 @@ export class RaftCore implements RaftCoreApi {
     }
   }
 
-  compact(data: Uint8Array, retainFrom?: number): void {
+  compact(data: Uint8Array, retainFrom?: number): Snapshot | undefined {
     const index = this.log.applied;
     const term = this.log.term(index);
-    if (term === undefined) return; // already compacted past it
-    const snapshot = { meta: { index, term, conf: this.confState() }, data };
+    if (term === undefined || index === 0) return undefined; // already compacted past it, or nothing applied
+    const snapshot: Snapshot = { meta: { index, term, conf: this.confState() }, data };
     this.log.compact(snapshot, retainFrom ?? index + 1);
+    return snapshot;
   }
 
   status(): RaftStatus {
@@ -431,7 +436,7 @@ export class RaftCore implements RaftCoreApi {
   private hup(transfer: boolean): void {
     if (this.role === 'leader' || !this.promotable()) return;
     // An unapplied conf change could remove us or change the quorum: wait for it.
-    for (const e of this.log.nextCommitted()) if (e.type === 'conf') return;
+    for (const e of this.log.nextCommitted()) if (e.type === 'conf' && e.index > this.confApplied) return;
     if (this.cfg.preVote && !transfer) this.startCampaign('preVote', false);
     else this.startCampaign('vote', transfer);
   }
@@ -592,6 +597,7 @@ export class RaftCore implements RaftCoreApi {
       this.log.restore(snap);
       this.voters = new Set(snap.meta.conf.voters);
       this.learners = new Set(snap.meta.conf.learners);
+      this.confApplied = snap.meta.index;
       resp.index = this.log.lastIndex();
     }
     this.send(resp);
@@ -766,6 +772,8 @@ export class RaftCore implements RaftCoreApi {
   // ---------------------------------------------------------------- membership
 
   private applyConfChange(e: Entry): void {
+    if (e.index <= this.confApplied) return; // already in the membership (applied when the log was restored)
+    this.confApplied = e.index;
     const change = this.applyConfToMembership(e);
     if (!change) return;
     if (this.role === 'leader') {

@@ -212,8 +212,14 @@ export interface RaftCoreApi {
   hasReady(): boolean;
   ready(): Ready;
   advance(ready: Ready): void;
-  /** The state machine took a snapshot at `applied` (must equal status().applied); entries up to `retainFrom - 1` may be dropped. */
-  compact(data: Uint8Array, retainFrom?: number): void;
+  /**
+   * The state machine serialised itself at the applied index (status().applied):
+   * the core keeps that snapshot (to send to lagging followers) and drops entries
+   * before `retainFrom` (default: everything the snapshot covers). Returns the
+   * snapshot for the IO layer to persist, or undefined if nothing was applied
+   * since the log start.
+   */
+  compact(data: Uint8Array, retainFrom?: number): Snapshot | undefined;
   status(): RaftStatus;
 }
 

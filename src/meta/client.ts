@@ -1,0 +1,172 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../common/logger.js';
+import type { RpcClientPool } from '../rpc/client-pool.js';
+import { MetaStoppedError, MetaTimeoutError, NotLeaderError } from './errors.js';
+import { MetaServiceClient, fromRpcCallError, type ClusterStatusView } from './service.js';
+
+/** The local copy of the state machine the client keeps current. */
+export interface ReplicaMachine {
+  apply(index: number, data: Uint8Array): unknown;
+  restore(data: Uint8Array): void;
+}
+
+export interface MetaClientOptions {
+  /** gRPC addresses of the meta nodes, in the order to try them. */
+  metaAddrs: string[];
+  pool: RpcClientPool;
+  log: Logger;
+  replica: ReplicaMachine;
+  requestTimeoutMs: number;
+}
+
+interface WatchEventWire {
+  snapshot?: { index: number; data: Buffer } | null;
+  command?: { index: number; data: Buffer } | null;
+  event?: 'snapshot' | 'command';
+}
+
+const RETRY_PAUSE_MS = 100;
+const WATCH_RECONNECT_MS = 200;
+
+/**
+ * How brokers and journals (and the admin API) talk to the meta cluster.
+ * Writes go to any reachable meta node, which forwards to the leader. A watch
+ * stream keeps `replica` — a local copy of the metadata state machine — up to
+ * date, so lookups on a hot path read local memory and never wait on the network.
+ */
+export class MetaClient {
+  private preferred = 0;
+  private appliedIndex = 0;
+  private watchCall: grpc.ClientReadableStream<WatchEventWire> | undefined;
+  private stopped = false;
+  private synced = false;
+  private readonly indexWaiters = new Set<{ index: number; resolve: () => void }>();
+  private readonly syncWaiters = new Set<() => void>();
+  private reconnectTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: MetaClientOptions) {
+    if (opts.metaAddrs.length === 0) throw new Error('MetaClient needs at least one meta address');
+  }
+
+  /** Open the watch stream; resolves once the replica holds a full copy. */
+  async start(): Promise<void> {
+    this.openWatch();
+    await this.waitSynced();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.watchCall?.cancel();
+    this.watchCall = undefined;
+    for (const w of this.indexWaiters) w.resolve();
+    for (const w of this.syncWaiters) w();
+  }
+
+  get replicaIndex(): number {
+    return this.appliedIndex;
+  }
+
+  /** Commit a command; resolves with the state machine's result once the local replica has applied it too (read-your-writes). */
+  async propose(command: Uint8Array): Promise<{ index: number; result: unknown }> {
+    const reply = await this.call<{ command: Uint8Array; hops: number }, { result_json: string; index: number }>('Propose', { command, hops: 3 });
+    const index = Number(reply.index);
+    await this.waitForIndex(index);
+    return { index, result: JSON.parse(reply.result_json) as unknown };
+  }
+
+  async heartbeat(nodeId: number): Promise<void> {
+    await this.call('Heartbeat', { node_id: nodeId, hops: 3 }, 2_000);
+  }
+
+  async clusterStatus(): Promise<ClusterStatusView> {
+    const reply = await this.call<object, { json: string }>('ClusterStatus', {});
+    return JSON.parse(reply.json) as ClusterStatusView;
+  }
+
+  async changeMembers(action: 'add' | 'remove', nodeId: number, address: string): Promise<unknown> {
+    const reply = await this.call<object, { json: string }>('ChangeMembers', { action, node_id: nodeId, address, hops: 3 }, 45_000);
+    return JSON.parse(reply.json) as unknown;
+  }
+
+  async transferLeader(target: number | undefined): Promise<unknown> {
+    const reply = await this.call<object, { json: string }>('TransferLeader', { target: target ?? 0, hops: 3 }, 10_000);
+    return JSON.parse(reply.json) as unknown;
+  }
+
+  /** Resolves when the local replica has applied `index` (or the client stops). */
+  waitForIndex(index: number): Promise<void> {
+    if (this.appliedIndex >= index || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.indexWaiters.add({ index, resolve }));
+  }
+
+  private waitSynced(): Promise<void> {
+    if (this.synced || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.add(resolve));
+  }
+
+  /** A unary call to whichever meta node answers, rotating on transport failures until the deadline. */
+  private async call<Req, Res>(method: string, request: Req, timeoutMs = this.opts.requestTimeoutMs): Promise<Res> {
+    const deadline = Date.now() + timeoutMs;
+    let lastErr: unknown;
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopped) throw new MetaStoppedError();
+      const address = this.opts.metaAddrs[this.preferred % this.opts.metaAddrs.length]!;
+      try {
+        return await this.opts.pool.unary<Req, Res>(MetaServiceClient, address, method, request, Math.max(deadline - Date.now(), 1));
+      } catch (err) {
+        const mapped = fromRpcCallError(err);
+        lastErr = mapped;
+        const retriable = mapped instanceof NotLeaderError || (err as { status?: number }).status === grpc.status.UNAVAILABLE;
+        if (!retriable) throw mapped;
+        if (Date.now() >= deadline) break;
+        this.preferred++;
+        if (attempt % this.opts.metaAddrs.length === this.opts.metaAddrs.length - 1) await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+      }
+    }
+    throw lastErr instanceof MetaTimeoutError ? lastErr : new MetaTimeoutError(`${method} to the meta service (${(lastErr as Error | undefined)?.message ?? 'no answer'})`, timeoutMs);
+  }
+
+  private openWatch(): void {
+    if (this.stopped) return;
+    const address = this.opts.metaAddrs[this.preferred % this.opts.metaAddrs.length]!;
+    const client = this.opts.pool.get<grpc.Client>(MetaServiceClient, address) as unknown as {
+      Watch(req: { after_index: number }): grpc.ClientReadableStream<WatchEventWire>;
+    };
+    const call = client.Watch({ after_index: this.synced ? this.appliedIndex : 0 });
+    this.watchCall = call;
+    call.on('data', (ev: WatchEventWire) => this.onWatchEvent(ev));
+    const retry = () => {
+      if (this.watchCall !== call) return;
+      this.watchCall = undefined;
+      if (this.stopped) return;
+      this.preferred++;
+      this.reconnectTimer = setTimeout(() => this.openWatch(), WATCH_RECONNECT_MS);
+    };
+    call.on('error', retry);
+    call.on('end', retry);
+  }
+
+  private onWatchEvent(ev: WatchEventWire): void {
+    if (ev.snapshot) {
+      this.opts.replica.restore(ev.snapshot.data);
+      this.appliedIndex = Number(ev.snapshot.index);
+      if (!this.synced) {
+        this.synced = true;
+        for (const w of this.syncWaiters) w();
+        this.syncWaiters.clear();
+      }
+    } else if (ev.command) {
+      const index = Number(ev.command.index);
+      if (index <= this.appliedIndex) return; // already have it (a resumed stream may overlap)
+      this.opts.replica.apply(index, ev.command.data);
+      this.appliedIndex = index;
+    }
+    for (const w of this.indexWaiters) {
+      if (w.index <= this.appliedIndex) {
+        this.indexWaiters.delete(w);
+        w.resolve();
+      }
+    }
+  }
+}

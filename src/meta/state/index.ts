@@ -1,0 +1,23 @@
+/** Public surface of the metadata state machine; import from here rather than from the modules. */
+export { MetaStateMachine, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './machine.js';
+export type { MachineEvent, MetaChange, MetaListener, MetaStateMachineOptions, StateRestoredEvent } from './machine.js';
+export { createMetaStateMachine, defaultRecords } from './default-records.js';
+export type { DefaultMetaStateMachine, DefaultRecords, MetaEvent, MetaView } from './default-records.js';
+export * from './commands.js';
+export { defineRecord, RecordRegistry } from './registry.js';
+export type { AnyRecordType, ApplyContext, ApplyOutput, CommandBase, CommandOf, EventBase, RecordEventOf, RecordType, ViewOf } from './registry.js';
+export { MetaCommandError, MetaSnapshotError, fail, ok } from './result.js';
+export type { ApplyResult, MetaErrorCode } from './result.js';
+export { Fields } from './fields.js';
+export { authorizeRules } from './records/acl.js';
+export type { AclRule, AclOperation, AclPermission, PatternType, RequestOperation, ResourceType } from './records/acl.js';
+export type { NodeRecord, NodeRole, NodeState, NodeEvent, NodesQuery } from './records/nodes.js';
+export type { TopicRecord, StorageEngine, TopicEvent, TopicsQuery } from './records/topics.js';
+export { shardId, parseShardId } from './records/shards.js';
+export type { ShardPlacement, ShardEvent, ShardsQuery } from './records/shards.js';
+export type { CommittedOffset, GroupOffset, GroupEvent, GroupsQuery } from './records/groups.js';
+export type { UserRecord, UserEvent, UsersQuery } from './records/users.js';
+export type { ConfigEvent, ConfigQuery } from './records/cluster-config.js';
+export type { MqttSession, MqttSubscription, MqttSessionEvent, MqttSessionsQuery } from './records/mqtt-sessions.js';
+export type { RetainedEntry, MqttRetainedEvent, MqttRetainedQuery } from './records/mqtt-retained.js';
+export type { SegmentRecord, JournalSegmentEvent, JournalSegmentsQuery } from './records/journal-segments.js';
