@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.js';
 import type { RpcClientPool } from '../rpc/client-pool.js';
 import { MetaStoppedError, MetaTimeoutError, NotLeaderError } from './errors.js';
-import { MetaServiceClient, fromRpcCallError, type ClusterStatusView } from './service.js';
+import { MetaServiceClient, fromRpcCallError, outcomeFromWire, type ClusterStatusView, type WireOutcome } from './service.js';
 
 /** The local copy of the state machine the client keeps current. */
 export interface ReplicaMachine {
@@ -21,9 +21,17 @@ export interface MetaClientOptions {
 
 interface WatchEventWire {
   snapshot?: { index: number; data: Buffer } | null;
-  command?: { index: number; data: Buffer } | null;
-  event?: 'snapshot' | 'command';
+  commands?: { commands: Array<{ index: number; data: Buffer }> } | null;
 }
+
+interface QueuedProposal {
+  command: Uint8Array;
+  resolve: (v: { index: number; result: unknown }) => void;
+  reject: (e: Error) => void;
+}
+
+/** Proposals queued in one event-loop turn go out as one call, up to this many. */
+const MAX_BATCH = 1024;
 
 const RETRY_PAUSE_MS = 100;
 const WATCH_RECONNECT_MS = 200;
@@ -43,6 +51,8 @@ export class MetaClient {
   private readonly indexWaiters = new Set<{ index: number; resolve: () => void }>();
   private readonly syncWaiters = new Set<() => void>();
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private queue: QueuedProposal[] = [];
+  private flushScheduled = false;
 
   constructor(private readonly opts: MetaClientOptions) {
     if (opts.metaAddrs.length === 0) throw new Error('MetaClient needs at least one meta address');
@@ -61,18 +71,53 @@ export class MetaClient {
     this.watchCall = undefined;
     for (const w of this.indexWaiters) w.resolve();
     for (const w of this.syncWaiters) w();
+    for (const p of this.queue.splice(0)) p.reject(new MetaStoppedError());
   }
 
   get replicaIndex(): number {
     return this.appliedIndex;
   }
 
-  /** Commit a command; resolves with the state machine's result once the local replica has applied it too (read-your-writes). */
-  async propose(command: Uint8Array): Promise<{ index: number; result: unknown }> {
-    const reply = await this.call<{ command: Uint8Array; hops: number }, { result_json: string; index: number }>('Propose', { command, hops: 3 });
-    const index = Number(reply.index);
-    await this.waitForIndex(index);
-    return { index, result: JSON.parse(reply.result_json) as unknown };
+  /**
+   * Commit a command; resolves with the state machine's result once the local
+   * replica has applied it too (read-your-writes), unless `waitForReplica` is
+   * false. Concurrent calls share one RPC.
+   */
+  async propose(command: Uint8Array, opts: { waitForReplica?: boolean } = {}): Promise<{ index: number; result: unknown }> {
+    const committed = await new Promise<{ index: number; result: unknown }>((resolve, reject) => {
+      this.queue.push({ command, resolve, reject });
+      if (this.queue.length >= MAX_BATCH) this.flushProposals();
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushProposals());
+      }
+    });
+    if (opts.waitForReplica !== false) await this.waitForIndex(committed.index);
+    return committed;
+  }
+
+  private flushProposals(): void {
+    this.flushScheduled = false;
+    const batch = this.queue.splice(0, MAX_BATCH);
+    if (this.queue.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushProposals());
+    }
+    if (batch.length === 0) return;
+    this.call<{ commands: Uint8Array[]; hops: number }, { outcomes: WireOutcome[] }>('Propose', { commands: batch.map((p) => p.command), hops: 3 }).then(
+      (reply) => {
+        batch.forEach((p, i) => {
+          const wire = reply.outcomes[i];
+          if (!wire) return p.reject(new Error('meta service answered fewer outcomes than commands sent'));
+          const o = outcomeFromWire(wire);
+          if (o.ok) p.resolve({ index: o.index, result: o.result });
+          else p.reject(o.error);
+        });
+      },
+      (err: unknown) => {
+        for (const p of batch) p.reject(err as Error);
+      },
+    );
   }
 
   async heartbeat(nodeId: number): Promise<void> {
@@ -156,11 +201,13 @@ export class MetaClient {
         for (const w of this.syncWaiters) w();
         this.syncWaiters.clear();
       }
-    } else if (ev.command) {
-      const index = Number(ev.command.index);
-      if (index <= this.appliedIndex) return; // already have it (a resumed stream may overlap)
-      this.opts.replica.apply(index, ev.command.data);
-      this.appliedIndex = index;
+    } else if (ev.commands) {
+      for (const c of ev.commands.commands ?? []) {
+        const index = Number(c.index);
+        if (index <= this.appliedIndex) continue; // already have it (a resumed stream may overlap)
+        this.opts.replica.apply(index, c.data);
+        this.appliedIndex = index;
+      }
     }
     for (const w of this.indexWaiters) {
       if (w.index <= this.appliedIndex) {

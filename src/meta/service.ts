@@ -74,6 +74,27 @@ interface Watcher {
   call: grpc.ServerWritableStream<unknown, unknown>;
 }
 
+export type ProposeOutcome = ({ ok: true } & Committed) | { ok: false; error: Error };
+
+/** A ProposeOutcome on the wire. */
+export interface WireOutcome {
+  result_json: string;
+  index: number;
+  error_code: number;
+  error: string;
+}
+
+export function outcomeToWire(o: ProposeOutcome): WireOutcome {
+  if (o.ok) return { result_json: JSON.stringify(o.result ?? null), index: o.index, error_code: 0, error: '' };
+  const rpcErr = toRpcError(o.error);
+  return { result_json: '', index: 0, error_code: rpcErr.status, error: rpcErr.message };
+}
+
+export function outcomeFromWire(w: WireOutcome): ProposeOutcome {
+  if (!w.error_code) return { ok: true, index: Number(w.index), result: JSON.parse(w.result_json) as unknown };
+  return { ok: false, error: fromRpcCallError({ status: w.error_code, message: w.error }) };
+}
+
 /**
  * The meta role: one member of the Raft group that replicates the cluster's
  * metadata. Serves Raft traffic, forwards writes to the leader, runs node
@@ -93,6 +114,9 @@ export class MetaService implements Service {
   private ringFloor = 0;
   private appliedIndex = 0;
   private readonly watchers = new Set<Watcher>();
+  /** Applied commands not yet sent to watchers; flushed once per event-loop turn as one event. */
+  private watchBatch: Array<{ index: number; data: Uint8Array }> = [];
+  private watchFlushScheduled = false;
   private readonly leaderWaiters = new Set<() => void>();
   private readonly proposalSeconds: Histogram;
   private readonly leaderChanges: Counter;
@@ -222,34 +246,67 @@ export class MetaService implements Service {
 
   // ------------------------------------------------------------ writes
 
-  /** Commit an encoded command; on a follower it is forwarded to the leader. */
+  /** Commit one encoded command; on a follower it is forwarded to the leader. */
   async propose(command: Uint8Array, hops = MAX_HOPS): Promise<Committed> {
-    const deadline = Date.now() + this.opts.config.meta.propose_timeout_ms;
+    const [outcome] = await this.proposeMany([command], hops);
+    if (!outcome!.ok) throw outcome!.error;
+    return outcome!;
+  }
+
+  /**
+   * Commit several commands, each its own log entry with its own outcome. On a
+   * follower they are forwarded to the leader in one call; commands caught by a
+   * leader change are retried until the deadline.
+   */
+  async proposeMany(commands: Uint8Array[], hops = MAX_HOPS): Promise<ProposeOutcome[]> {
+    const timeoutMs = this.opts.config.meta.propose_timeout_ms;
+    const deadline = Date.now() + timeoutMs;
+    const outcomes: ProposeOutcome[] = new Array<ProposeOutcome>(commands.length);
+    let pending = commands.map((_, i) => i);
     for (;;) {
       if (this.stopping) throw new MetaStoppedError();
       const leader = this.soft.leaderId;
-      try {
-        if (leader === this.opts.config.node_id) {
-          const t0 = performance.now();
-          const committed = await this.driver!.propose(command);
-          this.proposalSeconds.observe((performance.now() - t0) / 1000);
-          return committed;
+      let attempt: Array<ProposeOutcome> | undefined;
+      if (leader === this.opts.config.node_id) {
+        const t0 = performance.now();
+        const settled = await Promise.allSettled(pending.map((i) => this.driver!.propose(commands[i]!)));
+        const seconds = (performance.now() - t0) / 1000;
+        attempt = settled.map((r) => {
+          if (r.status === 'fulfilled') {
+            this.proposalSeconds.observe(seconds);
+            return { ok: true as const, ...r.value };
+          }
+          return { ok: false as const, error: r.reason as Error };
+        });
+      } else if (leader !== NONE && hops > 0) {
+        try {
+          attempt = await this.forwardProposeMany(leader, pending.map((i) => commands[i]!), hops - 1);
+        } catch (err) {
+          if (!(err instanceof NotLeaderError)) throw err;
         }
-        if (leader !== NONE && hops > 0) return await this.forwardPropose(leader, command, hops - 1);
-      } catch (err) {
-        if (!(err instanceof NotLeaderError)) throw err;
       }
-      if (Date.now() >= deadline) throw new MetaTimeoutError('metadata write (no reachable meta leader)', this.opts.config.meta.propose_timeout_ms);
+      const retry: number[] = [];
+      pending.forEach((i, k) => {
+        const o = attempt?.[k];
+        if (!o || (!o.ok && o.error instanceof NotLeaderError)) retry.push(i);
+        else outcomes[i] = o;
+      });
+      pending = retry;
+      if (pending.length === 0) return outcomes;
+      if (Date.now() >= deadline) {
+        for (const i of pending) outcomes[i] = { ok: false, error: new MetaTimeoutError('metadata write (no reachable meta leader)', timeoutMs) };
+        return outcomes;
+      }
       await this.waitForLeaderChange(Math.min(200, deadline - Date.now()));
     }
   }
 
-  private async forwardPropose(leader: NodeId, command: Uint8Array, hops: number): Promise<Committed> {
+  private async forwardProposeMany(leader: NodeId, commands: Uint8Array[], hops: number): Promise<ProposeOutcome[]> {
     const address = this.addressOf(leader);
     if (!address) throw new NotLeaderError(0);
     try {
-      const reply = await this.opts.pool.unary<{ command: Uint8Array; hops: number }, { result_json: string; index: number }>(MetaServiceClient, address, 'Propose', { command, hops }, this.opts.config.meta.propose_timeout_ms);
-      return { index: Number(reply.index), result: JSON.parse(reply.result_json) as unknown };
+      const reply = await this.opts.pool.unary<{ commands: Uint8Array[]; hops: number }, { outcomes: WireOutcome[] }>(MetaServiceClient, address, 'Propose', { commands, hops }, this.opts.config.meta.propose_timeout_ms);
+      return reply.outcomes.map(outcomeFromWire);
     } catch (err) {
       throw fromRpcCallError(err);
     }
@@ -379,11 +436,25 @@ export class MetaService implements Service {
     this.appliedIndex = index;
     this.recent.push({ index, data });
     if (this.recent.length > WATCH_RING) this.ringFloor = this.recent.shift()!.index;
-    for (const w of this.watchers) this.sendToWatcher(w, { command: { index, data } });
+    if (this.watchers.size === 0) return;
+    this.watchBatch.push({ index, data });
+    if (!this.watchFlushScheduled) {
+      this.watchFlushScheduled = true;
+      setImmediate(() => this.flushWatchers());
+    }
+  }
+
+  private flushWatchers(): void {
+    this.watchFlushScheduled = false;
+    const commands = this.watchBatch;
+    this.watchBatch = [];
+    if (commands.length === 0) return;
+    for (const w of this.watchers) this.sendToWatcher(w, { commands: { commands } });
   }
 
   private onRestored(index: number): void {
     this.appliedIndex = index;
+    this.flushWatchers(); // what was applied before the snapshot goes out before it
     this.recent.length = 0;
     this.ringFloor = index;
     const data = this.opts.machine.snapshot();
@@ -464,9 +535,9 @@ export class MetaService implements Service {
       throw toRpcError(err);
     };
     rpc.addUnaryService(MetaServiceClient.service, {
-      Propose: async (req: { command: Buffer; hops: number }) => {
-        const committed = await this.propose(req.command, Math.min(req.hops, MAX_HOPS)).catch(fail);
-        return { result_json: JSON.stringify(committed.result ?? null), index: committed.index };
+      Propose: async (req: { commands: Buffer[]; hops: number }) => {
+        const outcomes = await this.proposeMany(req.commands ?? [], Math.min(req.hops, MAX_HOPS)).catch(fail);
+        return { outcomes: outcomes.map(outcomeToWire) };
       },
       Heartbeat: async (req: { node_id: number; hops: number }) => {
         if (this.isLeader) {
@@ -499,7 +570,9 @@ export class MetaService implements Service {
       const after = Number(call.request.after_index ?? 0);
       const w: Watcher = { call };
       if (after > 0 && after >= this.ringFloor && after <= this.appliedIndex) {
-        for (const c of this.recent) if (c.index > after) call.write({ command: { index: c.index, data: c.data } });
+        // Commands still waiting in watchBatch are in `recent` too; the client skips duplicates by index.
+        const missed = this.recent.filter((c) => c.index > after);
+        if (missed.length > 0) call.write({ commands: { commands: missed } });
       } else {
         call.write({ snapshot: { index: this.appliedIndex, data: this.opts.machine.snapshot() } });
       }
@@ -528,8 +601,10 @@ function toRpcError(err: unknown): RpcError {
 
 /** The reverse of toRpcError, for a forwarded call's failure. */
 export function fromRpcCallError(err: unknown): Error {
+  if (err instanceof NotLeaderError || err instanceof MetaTimeoutError || err instanceof ProposalDroppedError || err instanceof MembershipError) return err;
   const status = (err as { status?: number }).status;
-  const message = errorMessage(err).replace(/^.*? failed: /, '');
+  const raw = err instanceof Error ? err.message : ((err as { message?: string }).message ?? String(err));
+  const message = raw.replace(/^.*? failed: /, '');
   switch (status) {
     case grpc.status.UNAVAILABLE:
       return new NotLeaderError(0);

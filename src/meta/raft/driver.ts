@@ -6,6 +6,10 @@ import { decodeConfChange, type ConfChange, type Entry, type HardState, type Mes
 /** What the driver needs from durable storage (RaftLogStore). */
 export interface RaftDurableLog {
   persist(update: { snapshot?: Snapshot; entries: Entry[]; hardState?: HardState }): Promise<void>;
+  /** Last index durably stored. */
+  lastIndex(): number;
+  /** The hard state on disk. */
+  hardState(): HardState;
   saveSnapshot(snapshot: Snapshot, retainFrom: number): Promise<void>;
 }
 
@@ -74,10 +78,13 @@ export class RaftDriver {
   private readSeq = 0;
   private lastSnapshotIndex: number;
   private idle: Array<() => void> = [];
+  private isLeader = false;
+  private persistedHard: HardState | undefined;
 
   constructor(private readonly opts: RaftDriverOptions) {
     this.core = opts.core;
     this.lastSnapshotIndex = opts.snapshotIndex;
+    this.persistedHard = opts.store.hardState();
   }
 
   start(): void {
@@ -208,10 +215,33 @@ export class RaftDriver {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
-      await this.opts.store.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState });
+    const needsPersist = rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined;
+    // A leader's appends may go out while it writes the same entries to its own
+    // disk (Raft thesis 10.2.1): its own vote for them counts only after the write
+    // (advance). Not when term or vote changed: those must be durable first.
+    const voteUnchanged = !rd.hardState || (this.persistedHard !== undefined && rd.hardState.term === this.persistedHard.term && rd.hardState.vote === this.persistedHard.vote);
+    const leaderAfter = rd.softState ? rd.softState.role === 'leader' : this.isLeader;
+    const sendEarly = leaderAfter && voteUnchanged && !rd.snapshot;
+    if (sendEarly && rd.messages.length > 0) this.opts.send(rd.messages);
+
+    // Committed entries already durable here (and not being rewritten by this Ready)
+    // can be applied before the new batch's fsync, so a commit never waits on it.
+    let applyFrom = 0;
+    if (needsPersist && !rd.snapshot) {
+      const rewriteFrom = rd.entries[0]?.index ?? Infinity;
+      const durable = this.opts.store.lastIndex();
+      while (applyFrom < rd.committedEntries.length) {
+        const e = rd.committedEntries[applyFrom]!;
+        if (e.index >= rewriteFrom || e.index > durable) break;
+        this.applyEntry(e);
+        applyFrom++;
+      }
     }
-    if (rd.messages.length > 0) this.opts.send(rd.messages);
+    if (needsPersist) {
+      await this.opts.store.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState });
+      if (rd.hardState) this.persistedHard = rd.hardState;
+    }
+    if (!sendEarly && rd.messages.length > 0) this.opts.send(rd.messages);
 
     if (rd.snapshot) {
       this.opts.sm.restore(rd.snapshot.data);
@@ -225,8 +255,9 @@ export class RaftDriver {
         }
       }
     }
-    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (let i = applyFrom; i < rd.committedEntries.length; i++) this.applyEntry(rd.committedEntries[i]!);
     if (rd.softState) {
+      this.isLeader = rd.softState.role === 'leader';
       const status = this.core.status();
       this.opts.hooks.onSoftState?.(rd.softState, status.term);
       if (rd.softState.role !== 'leader') {
