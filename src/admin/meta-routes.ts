@@ -8,6 +8,8 @@ export type MetaResult = { ok: true; value?: unknown } | { ok: false; code: stri
 /** What the admin API needs from the metadata service; the node assembly provides it. */
 export interface MetaAdmin {
   clusterStatus(): Promise<unknown>;
+  /** Wait until reads reflect every write committed before this call. */
+  consistent(): Promise<void>;
   listTopics(): unknown[];
   getTopic(name: string): unknown;
   createTopic(spec: { name: string; shards: number; engine?: string }): Promise<MetaResult>;
@@ -112,7 +114,11 @@ export function addMetaRoutes(http: HttpServer, meta: MetaAdmin): void {
     return { body: await metaCall(() => meta.transferLeader(target)) };
   });
 
-  http.route('GET', '/api/v1/topics', () => ({ body: { topics: meta.listTopics() } }));
+  // Reads are linearizable: a write acknowledged by any node is visible here.
+  http.route('GET', '/api/v1/topics', async () => {
+    await metaCall(() => meta.consistent());
+    return { body: { topics: meta.listTopics() } };
+  });
 
   http.route('POST', '/api/v1/topics', async ({ req }) => {
     const body = await readJsonBody(req);
@@ -123,7 +129,8 @@ export function addMetaRoutes(http: HttpServer, meta: MetaAdmin): void {
     return { status: 201, body: meta.getTopic(name) };
   });
 
-  http.route('GET', '/api/v1/topics/:name', ({ params }) => {
+  http.route('GET', '/api/v1/topics/:name', async ({ params }) => {
+    await metaCall(() => meta.consistent());
     const topic = meta.getTopic(params['name'] ?? '');
     if (!topic) throw new HttpError(404, 'not_found', `topic "${params['name']}" does not exist`);
     return { body: topic };

@@ -120,6 +120,15 @@ export class MetaClient {
     );
   }
 
+  /**
+   * Wait until the local replica reflects every write committed before this
+   * call (a linearizable read point), then read the replica.
+   */
+  async consistent(): Promise<void> {
+    const reply = await this.call<object, { index: number }>('ReadIndex', {});
+    await this.waitForIndex(Number(reply.index));
+  }
+
   async heartbeat(nodeId: number): Promise<void> {
     await this.call('Heartbeat', { node_id: nodeId, hops: 3 }, 2_000);
   }

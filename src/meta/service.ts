@@ -539,6 +539,10 @@ export class MetaService implements Service {
         const outcomes = await this.proposeMany(req.commands ?? [], Math.min(req.hops, MAX_HOPS)).catch(fail);
         return { outcomes: outcomes.map(outcomeToWire) };
       },
+      ReadIndex: async () => {
+        await this.readBarrier().catch(fail);
+        return { index: this.appliedIndex };
+      },
       Heartbeat: async (req: { node_id: number; hops: number }) => {
         if (this.isLeader) {
           this.liveness.heartbeat(req.node_id);

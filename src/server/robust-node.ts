@@ -112,6 +112,7 @@ export class RobustNode implements NodeView {
     const propose = async (command: Uint8Array): Promise<MetaResult> => (await agent.client.propose(command)).result as MetaResult;
     return {
       clusterStatus: () => agent.client.clusterStatus(),
+      consistent: () => agent.client.consistent(),
       listTopics: () => agent.replica.view.topics.list(),
       getTopic: (name) => agent.replica.view.topics.get(name),
       createTopic: async ({ name, shards, engine }) => {
