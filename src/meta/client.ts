@@ -134,7 +134,7 @@ export class MetaClient {
   }
 
   async clusterStatus(): Promise<ClusterStatusView> {
-    const reply = await this.call<object, { json: string }>('ClusterStatus', {});
+    const reply = await this.call<object, { json: string }>('ClusterStatus', { hops: 2 });
     return JSON.parse(reply.json) as ClusterStatusView;
   }
 

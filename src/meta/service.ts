@@ -395,7 +395,7 @@ export class MetaService implements Service {
       const address = this.addressOf(this.soft.leaderId);
       if (address) {
         try {
-          const reply = await this.opts.pool.unary<object, { json: string }>(MetaServiceClient, address, 'ClusterStatus', {}, 2_000);
+          const reply = await this.opts.pool.unary<object, { json: string }>(MetaServiceClient, address, 'ClusterStatus', { hops: hops - 1 }, 2_000);
           return JSON.parse(reply.json) as ClusterStatusView;
         } catch {
           // fall back to what this node knows
@@ -553,7 +553,7 @@ export class MetaService implements Service {
         if (!address || req.hops <= 0) throw new RpcError(grpc.status.UNAVAILABLE, new NotLeaderError(leader).message);
         return this.opts.pool.unary(MetaServiceClient, address, 'Heartbeat', { node_id: req.node_id, hops: req.hops - 1 }, 2_000).catch(fail);
       },
-      ClusterStatus: async () => ({ json: JSON.stringify(await this.clusterStatus(0)) }),
+      ClusterStatus: async (req: { hops: number }) => ({ json: JSON.stringify(await this.clusterStatus(Math.min(req.hops ?? 0, MAX_HOPS))) }),
       ChangeMembers: async (req: { action: string; node_id: number; address: string; hops: number }) => {
         if (req.action !== 'add' && req.action !== 'remove') throw new RpcError(grpc.status.INVALID_ARGUMENT, `action must be "add" or "remove"`);
         return { json: JSON.stringify(await this.changeMembers(req.action, req.node_id, req.address, Math.min(req.hops, MAX_HOPS)).catch(fail)) };
