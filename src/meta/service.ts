@@ -453,6 +453,7 @@ export class MetaService implements Service {
   }
 
   private onRestored(index: number): void {
+    this.opts.log.info({ index }, `meta: installed a snapshot from the leader at index ${index}`);
     this.appliedIndex = index;
     this.flushWatchers(); // what was applied before the snapshot goes out before it
     this.recent.length = 0;

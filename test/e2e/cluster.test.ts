@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, after } from 'node:test';
 import type { ClusterStatusView } from '../../src/meta/service.js';
@@ -19,7 +19,8 @@ after(async () => {
 });
 
 function start(id: number, file = join(REPO_ROOT, 'config', 'cluster', `node${id}.toml`)): ServerProcess {
-  const p = new ServerProcess(['start', file], { env: { ROBUST_DATA_DIR: join(dir, `node${id}`) } });
+  // Small snapshots, so a node that was down catches up from a snapshot sent over the wire.
+  const p = new ServerProcess(['start', file], { env: { ROBUST_DATA_DIR: join(dir, `node${id}`), ROBUST_META_SNAPSHOT_ENTRIES: '16' } });
   running.set(id, p);
   return p;
 }
@@ -115,6 +116,10 @@ describe('three-node meta cluster from config/cluster', () => {
       await createTopic(via, name);
       written.push(name);
     }
+    // Enough writes that the survivors compact their logs past what the dead node has.
+    const burst = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+    await Promise.all(burst.map((name, i) => createTopic(survivors[i % 2]!, name)));
+    written.push(...burst);
 
     // The new leader notices the dead node's silence.
     await until('the killed node marked suspect', async () => {
@@ -127,6 +132,8 @@ describe('three-node meta cluster from config/cluster', () => {
     start(leader);
     await running.get(leader)!.waitReady(ADMIN(leader), 30_000);
     await until(`node ${leader} caught up`, async () => ((await topicNames(leader)).join() === [...written].sort().join() ? true : undefined), 10_000);
+    assert.match(running.get(leader)!.stdout, /installed a snapshot from the leader at index \d+/, `node ${leader} caught up from a snapshot sent by the leader`);
+    assert.ok(readdirSync(join(dir, `node${leader}`, 'meta')).some((f) => f.endsWith('.snap')), 'and persisted it');
     await until('the restarted node alive again', async () => {
       const n = (await status(newLeader)).nodes.find((x) => x.node_id === leader);
       return n?.state === 'alive' ? n : undefined;
