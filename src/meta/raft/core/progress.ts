@@ -103,9 +103,15 @@ export class Progress {
     }
   }
 
-  /** A heartbeat response arrived: a probe may go out again. */
+  /**
+   * A heartbeat response arrived: a probe may go out again, and a full
+   * replicate window gives up one slot. Without that, an append lost while the
+   * window was full would never be resent: the next append either fills the gap
+   * or is rejected, which turns this follower back to probing.
+   */
   resume(): void {
     this.probeSent = false;
+    if (this.state === 'replicate' && this.inflight.length >= this.maxInflight) this.inflight.shift();
   }
 
   status(): ProgressStatus {
