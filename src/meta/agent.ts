@@ -61,6 +61,17 @@ export class MetaAgent implements Service {
     return this.registered;
   }
 
+  /**
+   * Node liveness changes (alive / suspect / dead) as the meta leader records
+   * them, in commit order, on every node: how other modules learn that a node
+   * died (to move its shards and sessions) or came back.
+   */
+  onNodeStateChange(listener: (change: { nodeId: number; state: string; previous: string; index: number }) => void): () => void {
+    return this.replica.subscribe(({ index, event }) => {
+      if (event.type === 'node.stateChanged') listener({ nodeId: event.node.id, state: event.node.state, previous: event.previous, index });
+    });
+  }
+
   private async beat(): Promise<void> {
     try {
       await this.client.heartbeat(this.config.node_id);
