@@ -314,13 +314,18 @@ export class MetaService implements Service {
 
   /** A linearizable read point on this node (ReadIndex through the leader). */
   async readBarrier(): Promise<void> {
-    const deadline = Date.now() + this.opts.config.meta.propose_timeout_ms;
+    const { propose_timeout_ms, tick_ms, election_ticks } = this.opts.config.meta;
+    const deadline = Date.now() + propose_timeout_ms;
+    // A read sent to a leader that has just been deposed is never answered, so
+    // each attempt gets about two election timeouts before it is asked again.
+    const attemptMs = 2 * tick_ms * election_ticks;
     for (;;) {
       try {
-        return await this.driver!.readBarrier();
+        return await this.driver!.readBarrier(Math.max(1, Math.min(attemptMs, deadline - Date.now())));
       } catch (err) {
-        if (!(err instanceof NotLeaderError) || Date.now() >= deadline) throw err;
-        await this.waitForLeaderChange(Math.min(200, deadline - Date.now()));
+        const retriable = err instanceof NotLeaderError || err instanceof MetaTimeoutError;
+        if (!retriable || Date.now() >= deadline) throw err;
+        if (err instanceof NotLeaderError) await this.waitForLeaderChange(Math.min(200, deadline - Date.now()));
       }
     }
   }

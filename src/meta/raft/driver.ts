@@ -141,12 +141,12 @@ export class RaftDriver {
    * A linearizable read point (ReadIndex): resolves once this node has applied
    * everything committed when the read was asked, confirmed by a quorum.
    */
-  readBarrier(): Promise<void> {
+  readBarrier(timeoutMs = this.opts.proposeTimeoutMs): Promise<void> {
     return new Promise((resolve, reject) => {
       const context = `r${++this.readSeq}`;
       this.enqueue(() => {
         if (!this.core.readIndex(context)) return reject(new NotLeaderError(0));
-        this.reads.set(context, this.waiter(this.core.status().term, resolve, reject, 'linearizable read'));
+        this.reads.set(context, this.waiter(this.core.status().term, resolve, reject, 'linearizable read', timeoutMs));
       });
     });
   }
@@ -159,7 +159,7 @@ export class RaftDriver {
     return this.core.status();
   }
 
-  private waiter<T>(term: number, resolve: (v: T) => void, reject: (e: Error) => void, what: string): Waiter<T> {
+  private waiter<T>(term: number, resolve: (v: T) => void, reject: (e: Error) => void, what: string, timeoutMs = this.opts.proposeTimeoutMs): Waiter<T> {
     const w: Waiter<T> = {
       term,
       resolve,
@@ -167,8 +167,8 @@ export class RaftDriver {
       timer: setTimeout(() => {
         for (const [k, v] of this.proposals) if ((v as unknown) === w) this.proposals.delete(k);
         for (const [k, v] of this.reads) if ((v as unknown) === w) this.reads.delete(k);
-        reject(new MetaTimeoutError(what, this.opts.proposeTimeoutMs));
-      }, this.opts.proposeTimeoutMs),
+        reject(new MetaTimeoutError(what, timeoutMs));
+      }, timeoutMs),
     };
     return w;
   }
