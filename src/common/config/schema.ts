@@ -67,6 +67,13 @@ const storageSection = z.strictObject({
   default_engine: z.enum(STORAGE_ENGINES).default('file'),
   flush: z.enum(['sync', 'async']).default('async'),
   flush_interval_ms: z.int().min(1).max(60_000).default(500),
+  /** file engine: size of one CommitLog segment file. */
+  commitlog_segment_bytes: z.int().min(64 * 1024).max(2 ** 40).default(1024 * 1024 * 1024),
+  /** memory engine: bytes kept per shard before the oldest records are dropped. */
+  memory_max_bytes: z.int().min(1024).default(64 * 1024 * 1024),
+  /** Default retention for topics that do not set their own: ms (-1 = forever) and bytes per shard (-1 = unbounded). */
+  retention_ms: z.int().min(-1).default(7 * 24 * 3600 * 1000),
+  retention_bytes: z.int().min(-1).default(-1),
 });
 
 const journalSection = z

@@ -1,0 +1,94 @@
+/**
+ * The storage contract every protocol uses (DESIGN.md §5). A topic has shards
+ * (Kafka partition = RocketMQ queue = shard); each shard is an append-only
+ * sequence of records with dense offsets from 0. Engines (memory, file, later
+ * journal and s3) implement StorageEngine; the router picks the engine per shard.
+ */
+
+export type EngineName = 'memory' | 'file' | 'journal' | 's3';
+export type FlushMode = 'sync' | 'async';
+
+export interface RecordHeader {
+  key: string;
+  value: Buffer;
+}
+
+/** A record as stored and read back. */
+export interface StoredRecord {
+  /** Dense per shard, from 0. */
+  offset: bigint;
+  /** Milliseconds since the epoch (the producer's, or the append time). */
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: RecordHeader[];
+  /** RocketMQ-style tag for server-side filtering; its hash is kept in the index. */
+  tag?: string;
+}
+
+/** A record to append: everything but the offset, which the shard assigns. */
+export type AppendRecord = Omit<StoredRecord, 'offset'>;
+
+export interface ShardSpec {
+  /** Unique shard id, `${topic}-${n}` (see meta/state/records/shards.ts). */
+  shard: string;
+  topic: string;
+  engine: EngineName;
+  /** Per-topic override of `[storage] flush`. */
+  flush?: FlushMode;
+  /** Keep records at most this long (ms); undefined = the engine default; -1 = forever. */
+  retentionMs?: number;
+  /** Keep at most this many bytes per shard; undefined = the engine default; -1 = unbounded. */
+  retentionBytes?: number;
+}
+
+export interface ReadLimits {
+  maxRecords: number;
+  /** Stop before exceeding this many bytes of record payload, but always return at least one record if one exists. */
+  maxBytes: number;
+}
+
+export interface ShardInfo {
+  shard: string;
+  engine: EngineName;
+  /** First offset still readable. */
+  startOffset: bigint;
+  /** Offset the next append gets (= high watermark). */
+  endOffset: bigint;
+  /** Bytes this shard's records take (on disk or in memory). */
+  bytes: number;
+}
+
+export interface AppendOptions {
+  /** Replication acknowledgement (journal engine); local engines ignore it. */
+  acks?: 'leader' | 'quorum' | 'all';
+}
+
+/** What an engine implements; the StorageAdapter the protocols see is the router over engines. */
+export interface StorageEngine {
+  readonly name: EngineName;
+  /** Idempotent: creating an existing shard with the same spec is a no-op (the spec's retention/flush are updated). */
+  createShard(spec: ShardSpec): Promise<void>;
+  /** Removes the shard and its data; unknown shard is a no-op. */
+  deleteShard(shard: string): Promise<void>;
+  /** Appends a batch atomically (all or nothing) and returns the offset of its first record. */
+  append(shard: string, records: AppendRecord[], opts?: AppendOptions): Promise<{ baseOffset: bigint }>;
+  /**
+   * Records from `from` on, within limits. `from === endOffset` returns []. `from`
+   * before startOffset or after endOffset throws OffsetOutOfRangeError.
+   */
+  read(shard: string, from: bigint, limits: ReadLimits): Promise<StoredRecord[]>;
+  /** Resolves when a record at `from` exists, or after timeoutMs (never rejects on timeout). No polling. */
+  waitForData(shard: string, from: bigint, timeoutMs: number): Promise<void>;
+  /** The first offset whose timestamp is >= timestampMs; endOffset if there is none. */
+  offsetForTime(shard: string, timestampMs: number): Promise<bigint>;
+  /** Make records before `offset` unreadable (startOffset = offset); space is reclaimed when whole segments are unused. */
+  truncateBefore(shard: string, offset: bigint): Promise<void>;
+  shardInfo(shard: string): Promise<ShardInfo>;
+  /** Shards this engine holds (after a restart: those it recovered). */
+  listShards(): string[];
+  close(): Promise<void>;
+}
+
+/** The interface protocols use (DESIGN.md §5): one adapter over every engine. */
+export type StorageAdapter = Omit<StorageEngine, 'name'>;
