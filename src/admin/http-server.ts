@@ -122,7 +122,7 @@ export class HttpServer {
   private send(res: ServerResponse, req: IncomingMessage, route: string, reply: HttpReply): void {
     const status = reply.status ?? 200;
     const isJson = reply.contentType === undefined;
-    const payload = isJson ? JSON.stringify(reply.body, null, 2) + '\n' : String(reply.body);
+    const payload = isJson ? JSON.stringify(reply.body, jsonReplacer, 2) + '\n' : String(reply.body);
     res.writeHead(status, {
       'content-type': reply.contentType ?? 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(payload),
@@ -131,6 +131,11 @@ export class HttpServer {
     res.end(req.method === 'HEAD' ? undefined : payload);
     this.metrics.adminRequests.inc({ method: req.method ?? 'UNKNOWN', route, status: String(status) });
   }
+}
+
+/** Offsets are bigints (they can pass 2^53); JSON carries them as decimal strings. */
+function jsonReplacer(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
 }
 
 export function errorBody(code: string, message: string): { error: { code: string; message: string } } {

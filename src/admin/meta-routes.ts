@@ -12,6 +12,8 @@ export interface MetaAdmin {
   consistent(): Promise<void>;
   listTopics(): unknown[];
   getTopic(name: string): unknown;
+  /** Per shard of the topic: engine, start and end offset, bytes (as this node holds them); undefined if no such topic. */
+  topicShards(name: string): Promise<unknown[] | undefined>;
   createTopic(spec: { name: string; shards: number; engine?: string }): Promise<MetaResult>;
   deleteTopic(name: string): Promise<MetaResult>;
   addMember(nodeId: number, address: string): Promise<unknown>;
@@ -134,6 +136,13 @@ export function addMetaRoutes(http: HttpServer, meta: MetaAdmin): void {
     const topic = meta.getTopic(params['name'] ?? '');
     if (!topic) throw new HttpError(404, 'not_found', `topic "${params['name']}" does not exist`);
     return { body: topic };
+  });
+
+  http.route('GET', '/api/v1/topics/:name/shards', async ({ params }) => {
+    await metaCall(() => meta.consistent());
+    const shards = await meta.topicShards(params['name'] ?? '');
+    if (!shards) throw new HttpError(404, 'not_found', `topic "${params['name']}" does not exist`);
+    return { body: { topic: params['name'], shards } };
   });
 
   http.route('DELETE', '/api/v1/topics/:name', async ({ params }) => {

@@ -19,6 +19,11 @@ commands:
   topic list                         all topics
   topic create <name> [--shards N] [--engine memory|file|journal|s3]
   topic show <name>
+  topic shards <name>                per shard: engine, start and end offset, bytes
+  topic produce <name> <value>... [--shard N] [--key K] [--tag T]
+                                     append records by hand (one per value)
+  topic consume <name> [--shard N] [--from OFFSET] [--max N]
+                                     read records by offset
   topic delete <name>
 
 options:
@@ -34,7 +39,7 @@ interface Context {
   client: AdminClient;
   output: Output;
   args: string[];
-  options: { shards?: string; engine?: string };
+  options: { shards?: string; engine?: string; shard?: string; key?: string; tag?: string; from?: string; max?: string };
 }
 
 interface Command {
@@ -57,6 +62,12 @@ const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
 function positiveInt(raw: string | undefined, what: string): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) usageError(`${what} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+function nonNegativeInt(raw: string | undefined, what: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) usageError(`${what} must be an integer >= 0, got "${raw}"`);
   return n;
 }
 
@@ -175,6 +186,40 @@ const COMMANDS: Command[] = [
     },
   },
   {
+    words: ['topic', 'shards'],
+    arity: [1, 1],
+    async run({ client, output, args }) {
+      const res = await client.get<{ topic: string; shards: Array<{ shard: string; engine: string; startOffset?: string; endOffset?: string; bytes?: number; local?: false }> }>(`/api/v1/topics/${encodeURIComponent(args[0]!)}/shards`);
+      if (output === 'json') return json(res);
+      return renderTable(['SHARD', 'ENGINE', 'START_OFFSET', 'END_OFFSET', 'BYTES'], res.shards.map((s) => (s.local === false ? [s.shard, s.engine, 'not on this node', null, null] : [s.shard, s.engine, s.startOffset, s.endOffset, s.bytes])));
+    },
+  },
+  {
+    words: ['topic', 'produce'],
+    arity: [2, 10_000],
+    async run({ client, output, args, options }) {
+      const [topic, ...values] = args;
+      const shard = options.shard === undefined ? 0 : nonNegativeInt(options.shard, '--shard');
+      const records = values.map((value) => ({ value, ...(options.key !== undefined ? { key: options.key } : {}), ...(options.tag !== undefined ? { tag: options.tag } : {}) }));
+      const res = await client.post<{ base_offset: string; count: number }>(`/api/v1/topics/${encodeURIComponent(topic!)}/shards/${shard}/records`, { records });
+      return output === 'json' ? json(res) : `appended ${res.count} record${res.count === 1 ? '' : 's'} to ${topic}-${shard} at offset ${res.base_offset}\n`;
+    },
+  },
+  {
+    words: ['topic', 'consume'],
+    arity: [1, 1],
+    async run({ client, output, args, options }) {
+      const shard = options.shard === undefined ? 0 : nonNegativeInt(options.shard, '--shard');
+      const from = options.from === undefined ? 0 : nonNegativeInt(options.from, '--from');
+      const max = options.max === undefined ? 100 : positiveInt(options.max, '--max');
+      const res = await client.get<{ records: Array<{ offset: string; timestamp: number; key: string | null; value: string | null; tag?: string }> }>(
+        `/api/v1/topics/${encodeURIComponent(args[0]!)}/shards/${shard}/records?from=${from}&max=${max}`,
+      );
+      if (output === 'json') return json(res.records);
+      return renderTable(['OFFSET', 'TIMESTAMP', 'KEY', 'TAG', 'VALUE'], res.records.map((r) => [r.offset, new Date(r.timestamp).toISOString(), r.key, r.tag, r.value]));
+    },
+  },
+  {
     words: ['topic', 'delete'],
     arity: [1, 1],
     async run({ client, output, args }) {
@@ -200,6 +245,11 @@ async function main(): Promise<void> {
         output: { type: 'string', short: 'o', default: 'table' },
         shards: { type: 'string' },
         engine: { type: 'string' },
+        shard: { type: 'string' },
+        key: { type: 'string' },
+        tag: { type: 'string' },
+        from: { type: 'string' },
+        max: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -227,7 +277,7 @@ async function main(): Promise<void> {
 
   const client = new AdminClient(values.server ?? process.env['ROBUST_ADMIN'] ?? '127.0.0.1:58080', 60_000);
   try {
-    process.stdout.write(await command.run({ client, output, args, options: { shards: values.shards, engine: values.engine } }));
+    process.stdout.write(await command.run({ client, output, args, options: values }));
   } catch (err) {
     if (err instanceof AdminUnreachableError || err instanceof AdminApiError) {
       process.stderr.write(`robust-ctl: ${err.message}\n`);

@@ -1,4 +1,6 @@
 import { addMetaRoutes, type MetaAdmin, type MetaResult } from '../admin/meta-routes.js';
+import { addRecordRoutes, type RecordsAdmin } from '../admin/record-routes.js';
+import { HttpError } from '../admin/http-server.js';
 import type { NodeView } from '../admin/routes.js';
 import { BrokerService } from '../broker/service.js';
 import { STORAGE_ENGINES, type Config, type Role, type StorageEngineName } from '../common/config/index.js';
@@ -14,6 +16,7 @@ import { encodeCommand } from '../meta/state/commands.js';
 import { createMetaStateMachine, type DefaultMetaStateMachine } from '../meta/state/default-records.js';
 import { RpcClientPool } from '../rpc/client-pool.js';
 import { CommonServer } from './common-server.js';
+import { StorageService } from './storage-service.js';
 import { NodeLifecycle } from './node.js';
 
 /** The seed's start order: metadata first, then storage, then the brokers that use both. */
@@ -37,6 +40,7 @@ export class RobustNode implements NodeView {
   readonly lifecycle: NodeLifecycle;
   readonly metaAgent: MetaAgent;
   readonly meta: MetaService | undefined;
+  readonly storage: StorageService | undefined;
   private readonly common: CommonServer;
   private readonly rpcClients = new RpcClientPool();
   private readonly startedAt = Date.now();
@@ -63,12 +67,18 @@ export class RobustNode implements NodeView {
     }
     this.metaAgent = new MetaAgent(config, log.child({ service: 'meta-client' }), this.rpcClients);
     addMetaRoutes(this.common.admin, this.metaAdmin());
+    addRecordRoutes(this.common.admin, this.recordsAdmin());
 
     const services: Service[] = [this.common];
     if (this.meta) services.push(this.meta);
     services.push(this.metaAgent);
     if (config.roles.includes('journal')) services.push(new JournalService({ dataDir: config.data_dir, log: log.child({ service: 'journal' }) }));
-    if (config.roles.includes('broker')) services.push(new BrokerService({ log: log.child({ service: 'broker' }) }));
+    if (config.roles.includes('broker')) {
+      // The broker's storage adapter: local engines, shards following the topics in the metadata.
+      this.storage = new StorageService(config, log.child({ service: 'storage' }), this.metrics.registry, this.metaAgent);
+      services.push(this.storage);
+      services.push(new BrokerService({ log: log.child({ service: 'broker' }) }));
+    }
     this.lifecycle = new NodeLifecycle(services, log, this.metrics, {
       stopDeadlineMs: options.stopDeadlineMs ?? 8_000,
       onFatalStop: options.onFatalStop,
@@ -106,6 +116,42 @@ export class RobustNode implements NodeView {
     };
   }
 
+  /** Produce/read by hand through this node's storage (broker role). */
+  private recordsAdmin(): RecordsAdmin {
+    const shardId = (topic: string, shard: number): string => {
+      const t = this.metaAgent.replica.view.topics.get(topic);
+      if (!t) throw new HttpError(404, 'not_found', `topic "${topic}" does not exist`);
+      if (shard >= t.shards) throw new HttpError(404, 'not_found', `topic "${topic}" has shards 0..${t.shards - 1}, not ${shard}`);
+      if (!this.storage) throw new HttpError(503, 'engine_unavailable', 'this node has no broker role, so no storage');
+      return `${topic}-${shard}`;
+    };
+    const utf8 = (b: Buffer | null) => (b === null ? null : b.toString('utf8'));
+    return {
+      append: (topic, shard, records) =>
+        this.storage!.adapter.append(
+          shardId(topic, shard),
+          records.map((r) => ({
+            timestamp: Date.now(),
+            key: r.key === undefined || r.key === null ? null : Buffer.from(r.key, 'utf8'),
+            value: r.value === null ? null : Buffer.from(r.value, 'utf8'),
+            headers: Object.entries(r.headers ?? {}).map(([key, value]) => ({ key, value: Buffer.from(value, 'utf8') })),
+            ...(r.tag !== undefined ? { tag: r.tag } : {}),
+          })),
+        ),
+      read: async (topic, shard, from, max) => {
+        const records = await this.storage!.adapter.read(shardId(topic, shard), from, { maxRecords: max, maxBytes: 16 * 1024 * 1024 });
+        return records.map((r) => ({
+          offset: r.offset,
+          timestamp: r.timestamp,
+          key: utf8(r.key),
+          value: utf8(r.value),
+          headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value.toString('utf8')])),
+          ...(r.tag !== undefined ? { tag: r.tag } : {}),
+        }));
+      },
+    };
+  }
+
   /** The admin API's view of the metadata, through this node's meta link (any role). */
   private metaAdmin(): MetaAdmin {
     const agent = this.metaAgent;
@@ -115,6 +161,12 @@ export class RobustNode implements NodeView {
       consistent: () => agent.client.consistent(),
       listTopics: () => agent.replica.view.topics.list(),
       getTopic: (name) => agent.replica.view.topics.get(name),
+      topicShards: async (name) => {
+        const topic = agent.replica.view.topics.get(name);
+        if (!topic) return undefined;
+        if (this.storage) return this.storage.topicShards(topic);
+        return Array.from({ length: topic.shards }, (_, i) => ({ shard: `${topic.name}-${i}`, engine: topic.engine, local: false }));
+      },
       createTopic: async ({ name, shards, engine }) => {
         const chosen = engine ?? this.config.storage.default_engine;
         if (!(STORAGE_ENGINES as readonly string[]).includes(chosen)) return { ok: false, code: 'invalid', message: `engine must be one of ${STORAGE_ENGINES.join(', ')}, got "${chosen}"` };

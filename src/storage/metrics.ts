@@ -11,7 +11,7 @@ export class StorageMetrics {
   readonly fsyncSeconds: Histogram<'engine'>;
   readonly droppedRecords: Counter<'engine' | 'reason'>;
   readonly recoverySeconds: Gauge<'engine'>;
-  private shardBytesSource: () => Array<{ shard: string; engine: string; bytes: number }> = () => [];
+  private readonly shardBytesSources: Array<() => Array<{ shard: string; engine: string; bytes: number }>> = [];
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -38,7 +38,7 @@ export class StorageMetrics {
       registers,
     });
     this.recoverySeconds = new Gauge({ name: 'robust_storage_recovery_seconds', help: 'How long the last recovery on open took', labelNames: ['engine'] as const, registers });
-    const source = () => this.shardBytesSource();
+    const sources = this.shardBytesSources;
     new Gauge({
       name: 'robust_storage_shard_bytes',
       help: 'Bytes held per shard',
@@ -46,13 +46,13 @@ export class StorageMetrics {
       registers,
       collect() {
         this.reset();
-        for (const s of source()) this.set({ shard: s.shard, engine: s.engine }, s.bytes);
+        for (const source of sources) for (const s of source()) this.set({ shard: s.shard, engine: s.engine }, s.bytes);
       },
     });
   }
 
-  /** Where robust_storage_shard_bytes reads per-shard sizes at scrape time. */
+  /** Add a source robust_storage_shard_bytes reads per-shard sizes from at scrape time (one per engine). */
   reportShardBytesFrom(source: () => Array<{ shard: string; engine: string; bytes: number }>): void {
-    this.shardBytesSource = source;
+    this.shardBytesSources.push(source);
   }
 }

@@ -50,8 +50,8 @@ describe('robust-server lifecycle', () => {
     assert.equal(info.ready, true);
     assert.deepEqual(
       info.services.map((s) => s.name),
-      ['common', 'meta', 'meta-client', 'journal', 'broker'],
-      'services start in the seed order: common, meta (then every node link to it: meta-client), journal, broker',
+      ['common', 'meta', 'meta-client', 'journal', 'storage', 'broker'],
+      'services start in the seed order: common, meta (then every node link to it: meta-client), journal, broker (its storage first)',
     );
     assert.ok(info.listeners.some((l) => l.name === 'grpc'));
     assert.equal(await grpcHealth(ports.grpc), 'SERVING', 'gRPC health turns SERVING once the node is ready');
@@ -70,7 +70,7 @@ describe('robust-server lifecycle', () => {
   it('a meta+broker node runs only the services its roles name', async () => {
     const { server, ports } = await startNode('', '["meta", "broker"]');
     const info = (await (await fetch(`http://127.0.0.1:${ports.http}/api/v1/node`)).json()) as NodeInfo;
-    assert.deepEqual(info.services.map((s) => s.name), ['common', 'meta', 'meta-client', 'broker']);
+    assert.deepEqual(info.services.map((s) => s.name), ['common', 'meta', 'meta-client', 'storage', 'broker']);
     server.child.kill('SIGINT');
     assert.equal((await server.waitExit(10_000)).code, 0);
   });

@@ -48,7 +48,7 @@ describe('Prometheus metrics', () => {
     const { text, contentType } = await scrape(http);
     assert.match(contentType ?? '', /^text\/plain; version=0\.0\.4/);
     const families = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
-    for (const name of ['robust_meta_term', 'robust_meta_commit_index', 'robust_meta_applied_index', 'robust_meta_is_leader', 'robust_meta_log_entries', 'robust_meta_leader_changes_total', 'robust_meta_proposal_seconds', 'process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'robust_node_info', 'robust_node_uptime_seconds', 'robust_service_ready', 'robust_admin_http_requests_total']) {
+    for (const name of ['robust_storage_append_bytes_total', 'robust_storage_append_seconds', 'robust_storage_fsync_seconds', 'robust_storage_recovery_seconds', 'robust_meta_term', 'robust_meta_commit_index', 'robust_meta_applied_index', 'robust_meta_is_leader', 'robust_meta_log_entries', 'robust_meta_leader_changes_total', 'robust_meta_proposal_seconds', 'process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'robust_node_info', 'robust_node_uptime_seconds', 'robust_service_ready', 'robust_admin_http_requests_total']) {
       assert.ok(families.has(name), `metric ${name} present`);
     }
     const info = families.get('robust_node_info')!;
@@ -62,6 +62,7 @@ describe('Prometheus metrics', () => {
         ['meta', '1'],
         ['meta-client', '1'],
         ['journal', '1'],
+        ['storage', '1'],
         ['broker', '1'],
       ],
     );
