@@ -17,8 +17,13 @@
  *     and the writer's next round starts exactly at the end the parent verified.
  *
  * Rounds reuse one directory, so each recovery runs on top of the earlier ones.
+ * A third of the rounds let the engine write as it does; the others hand it a write
+ * function that writes each CommitLog write in pieces (in order, or shuffled as if
+ * unsynced pages were lost), so the kill often tears a group write.
  * Every 6th round kills the writer 0..15 ms after it starts opening the engine
- * (i.e. usually during its recovery) instead of while appending.
+ * (i.e. usually during its recovery) instead of while appending. Every 10th and the
+ * last round re-read every shard from offset 0; the others re-read from a batch start
+ * at least 2000 records before the previous end (to keep the run under a minute).
  *
  *   STORAGE_CRASH_ROUNDS=100 STORAGE_CRASH_SEED=42 node --test dist/test/storage/crash.test.js
  *   STORAGE_CRASH_KEEP=1 ...   on failure keep the directory, and a copy as the failing round's kill left it
@@ -39,6 +44,8 @@ const SEED = Number(process.env.STORAGE_CRASH_SEED ?? Math.floor(Math.random() *
 const SEGMENT_BYTES = 256 * 1024;
 const SHARDS = ['crash-0', 'crash-1', 'crash-2'];
 const LOOPS = 6;
+/** Round r's writer uses WRITE_MODES[r % 3] (see WriterConfig.writes). */
+const WRITE_MODES: Array<WriterConfig['writes']> = ['real', 'chunked', 'shuffled'];
 const WRITER = join(import.meta.dirname, 'support', 'crash-writer.js');
 /** Rounds that are not fully re-verified from offset 0 re-check at least this many records before the previous end. */
 const TAIL_RECHECK = 2000n;
@@ -70,8 +77,8 @@ interface ShardState {
   created: boolean;
 }
 
-function runWriter(dir: string, rand: () => number, early: boolean, seed: number): Promise<RoundLog> {
-  const cfg: WriterConfig = { dir, shards: SHARDS, loops: LOOPS, segmentBytes: SEGMENT_BYTES, seed };
+function runWriter(dir: string, rand: () => number, early: boolean, seed: number, writes: WriterConfig['writes']): Promise<RoundLog> {
+  const cfg: WriterConfig = { dir, shards: SHARDS, loops: LOOPS, segmentBytes: SEGMENT_BYTES, seed, writes };
   const log: RoundLog = { start: new Map(), sent: new Map(), acked: [], ready: false, signal: null, code: null, stderr: '', writeMs: 0 };
   const child = spawn(process.execPath, [WRITER, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let partial = '';
@@ -225,11 +232,12 @@ describe('file engine crash consistency (SIGKILL)', () => {
     for (let round = 1; round <= ROUNDS; round++) {
       const early = round % 6 === 0;
       if (early) totals.earlyKills++;
+      const writes = WRITE_MODES[round % WRITE_MODES.length]!;
       const tChild = performance.now();
-      const log = await runWriter(dir, rand, early, Math.floor(rand() * 2 ** 31));
+      const log = await runWriter(dir, rand, early, Math.floor(rand() * 2 ** 31), writes);
       totals.childMs += performance.now() - tChild;
       const fail = (msg: string): never => {
-        assert.fail(`round ${round} (seed ${SEED}${early ? ', early kill' : ''}): ${msg}${log.stderr ? `\nwriter stderr:\n${log.stderr}` : ''}`);
+        assert.fail(`round ${round} (seed ${SEED}, ${writes} writes${early ? ', early kill' : ''}): ${msg}${log.stderr ? `\nwriter stderr:\n${log.stderr}` : ''}`);
       };
       if (log.signal !== 'SIGKILL') fail(`writer exited by itself (code ${log.code}, signal ${log.signal})`);
       if (!early && !log.ready) fail('writer was killed by the guard before it was ready (open/recovery hung?)');

@@ -53,6 +53,7 @@ export class ConsumeQueue {
   private diskEnd: number;
   /** Entries [memBase, end) are in mem. memBase <= diskEnd. */
   private mem: Buffer;
+  private memView: DataView;
   private memBase: number;
   /** Entries below this are not needed (the shard's startOffset). */
   private floor: number;
@@ -79,6 +80,7 @@ export class ConsumeQueue {
     this.memBase = end;
     this.floor = start;
     this.mem = Buffer.allocUnsafe(INITIAL_ENTRIES * CQ_ENTRY_BYTES);
+    this.memView = new DataView(this.mem.buffer, this.mem.byteOffset, this.mem.length);
     this.firstFile = firstFile;
     this.dirMade = dirMade;
   }
@@ -156,12 +158,12 @@ export class ConsumeQueue {
       this.grow();
       at = (this.end - this.memBase) * CQ_ENTRY_BYTES;
     }
-    const m = this.mem;
-    m.writeUInt32LE(pos >>> 0, at);
-    m.writeUInt32LE(Math.floor(pos / TWO_32), at + 4);
-    m.writeUInt32LE(size, at + 8);
-    m.writeUInt32LE(tagLo, at + 12);
-    m.writeUInt32LE(tagHi, at + 16);
+    const dv = this.memView;
+    dv.setUint32(at, pos >>> 0, true);
+    dv.setUint32(at + 4, Math.floor(pos / TWO_32), true);
+    dv.setUint32(at + 8, size, true);
+    dv.setUint32(at + 12, tagLo, true);
+    dv.setUint32(at + 16, tagHi, true);
     this.end++;
   }
 
@@ -173,7 +175,7 @@ export class ConsumeQueue {
     while (cap < (live + 1) * 2) cap *= 2;
     const nb = Buffer.allocUnsafe(cap * CQ_ENTRY_BYTES);
     this.mem.copy(nb, 0, (keepFrom - this.memBase) * CQ_ENTRY_BYTES, (this.end - this.memBase) * CQ_ENTRY_BYTES);
-    this.mem = nb;
+    this.setMem(nb);
     this.memBase = keepFrom;
   }
 
@@ -300,7 +302,7 @@ export class ConsumeQueue {
       this.end = o;
       this.diskEnd = o;
       this.memBase = o;
-      this.mem = Buffer.allocUnsafe(INITIAL_ENTRIES * CQ_ENTRY_BYTES);
+      this.setMem(Buffer.allocUnsafe(INITIAL_ENTRIES * CQ_ENTRY_BYTES));
     });
   }
 
@@ -310,7 +312,12 @@ export class ConsumeQueue {
     this.diskEnd = o;
     this.memBase = o;
     this.floor = Math.max(this.floor, o);
-    this.mem = Buffer.allocUnsafe(INITIAL_ENTRIES * CQ_ENTRY_BYTES);
+    this.setMem(Buffer.allocUnsafe(INITIAL_ENTRIES * CQ_ENTRY_BYTES));
+  }
+
+  private setMem(b: Buffer): void {
+    this.mem = b;
+    this.memView = new DataView(b.buffer, b.byteOffset, b.length);
   }
 
   /** Deletes the files whose entries are all below `start`. Returns how many. */

@@ -11,10 +11,12 @@
  * WRITE PATH: append() validates and sizes the batch and queues it. One writer
  * drains the queue in arrival order: it takes every queued batch that fits the
  * active segment (group write), assigns offsets, encodes them into one Buffer
- * (one allocation, key/value copied once), and writes it with one positioned
- * write. Then, synchronously, the ConsumeQueue entries (in memory, written to
- * disk in batches) and time index are updated, endOffset advances, and waiters
- * are woken. A failed write is truncated away and its offsets are not consumed.
+ * (a reused buffer, key/value copied once), and writes it with one positioned
+ * write; while that write runs, the next group is encoded. Then, synchronously,
+ * the ConsumeQueue entries (in memory, written to disk in batches) and time index
+ * are updated, endOffset advances, and waiters are woken. A failed write is
+ * truncated away and its offsets are not consumed (the group encoded behind it is
+ * queued again).
  *
  * FLUSH: `sync` (engine default or the shard's spec.flush) acknowledges after an
  * fdatasync covering the write, with group commit (CommitLog.waitDurable);

@@ -26,6 +26,7 @@
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { writeSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import type { AppendRecord, StoredRecord } from '../../../src/storage/types.js';
 
@@ -36,6 +37,16 @@ export interface WriterConfig {
   loops: number;
   segmentBytes: number;
   seed: number;
+  /**
+   * How the CommitLog writes reach the file (FileEngineOptions.io):
+   * - 'real': the engine's own (one positioned write per group; a SIGKILL rarely tears it);
+   * - 'chunked': each write split into 512 B..16 KiB pieces written in order, yielding
+   *   to the event loop between them, so the kill often lands mid-group (a torn tail);
+   * - 'shuffled': the same pieces written in random order (as if the page cache had
+   *   lost some unsynced pages: holes and later bytes without the earlier ones).
+   * In every mode a write resolves only when all its bytes are written.
+   */
+  writes: 'real' | 'chunked' | 'shuffled';
 }
 
 export const CRASH_TOPIC = 'crash';
@@ -138,6 +149,32 @@ function fail(message: string, err?: unknown): never {
   process.exit(3);
 }
 
+/** A CommitLog write that reaches the file in pieces (see WriterConfig.writes). */
+function piecewiseWrite(rand: () => number, shuffled: boolean) {
+  return async (fh: FileHandle, buf: Buffer, position: number): Promise<void> => {
+    const pieces: Array<[number, number]> = [];
+    for (let off = 0; off < buf.length; ) {
+      const len = Math.min(buf.length - off, 512 + Math.floor(rand() * 16 * 1024));
+      pieces.push([off, len]);
+      off += len;
+    }
+    if (shuffled) {
+      for (let i = pieces.length - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [pieces[i], pieces[j]] = [pieces[j]!, pieces[i]!];
+      }
+    }
+    for (const [off, len] of pieces) {
+      for (let done = 0; done < len; ) {
+        const { bytesWritten } = await fh.write(buf, off + done, len - done, position + off + done);
+        if (bytesWritten <= 0) throw new Error('write returned 0 bytes');
+        done += bytesWritten;
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  };
+}
+
 async function main(cfg: WriterConfig): Promise<void> {
   // Imported here so that the test can import this module's helpers without loading the engine.
   const { FileEngine } = await import('../../../src/storage/file/engine.js');
@@ -150,6 +187,7 @@ async function main(cfg: WriterConfig): Promise<void> {
     flushIntervalMs: 10,
     retentionMs: -1,
     retentionBytes: -1,
+    ...(cfg.writes === 'real' ? {} : { io: { write: piecewiseWrite(prng(cfg.seed ^ 0x5bd1e995), cfg.writes === 'shuffled') } }),
   });
   const next = new Map<string, bigint>();
   for (const shard of cfg.shards) {
