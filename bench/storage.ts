@@ -21,6 +21,7 @@
  *   npm run bench:storage                          # 5 s phases in os.tmpdir()
  *   npm run bench:storage -- --seconds 10 --dir /mnt/nvme
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,59 +97,107 @@ function percentile(sorted: number[], p: number): number {
 try {
   console.log(`storage bench in ${root}: ${seconds} s phases (fsync baseline ${fsyncSeconds} s); records ${KEY_BYTES} B key + ${VALUE_BYTES} B value; MB = 10^6 bytes of payload`);
 
-  // 1. Append throughput (async flush).
-  const appendDir = join(root, 'append');
+  // 1 + 2. Append throughput (async flush) against raw sequential writes of the same
+  // bytes. The page cache and writeback make whichever phase runs second see a
+  // different disk, so they alternate over ROUNDS rounds (order flipped each
+  // round) and the medians are compared.
   const shard = 'bench-0';
-  let engine = await openEngine(appendDir, 'async');
-  await engine.createShard({ shard, topic: 'bench', engine: 'file', flush: 'async', retentionMs: -1, retentionBytes: -1 });
   // Pre-built batches (views into the random pool), cycled, so that building records is not part of the timing.
   const batches: AppendRecord[][] = Array.from({ length: 256 }, () => Array.from({ length: BATCH }, record));
-  let appendedBatches = 0;
-  let issued = 0;
-  let stop = false;
-  const tA = performance.now();
-  const deadline = tA + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: IN_FLIGHT }, async () => {
-      while (!stop) {
-        if ((appendedBatches + IN_FLIGHT) * BATCH_PAYLOAD > MAX_APPEND_BYTES || performance.now() >= deadline) {
-          stop = true;
-          break;
+  let engine: FileEngine;
+
+  // Each phase starts with no dirty pages left by the one before (writeback of
+  // the previous GiB would otherwise throttle whichever phase comes next).
+  const settle = () => spawnSync('sync');
+
+  const appendPhase = async (dir: string) => {
+    settle();
+    engine = await openEngine(dir, 'async');
+    await engine.createShard({ shard, topic: 'bench', engine: 'file', flush: 'async', retentionMs: -1, retentionBytes: -1 });
+    let done = 0;
+    let issued = 0;
+    let stop = false;
+    const tA = performance.now();
+    const deadline = tA + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (!stop) {
+          if ((done + IN_FLIGHT) * BATCH_PAYLOAD > MAX_APPEND_BYTES || performance.now() >= deadline) {
+            stop = true;
+            break;
+          }
+          await engine.append(shard, batches[issued++ % batches.length]!);
+          done++;
         }
-        await engine.append(shard, batches[issued++ % batches.length]!);
-        appendedBatches++;
+      }),
+    );
+    const tAcked = performance.now();
+    await closeEngine(engine);
+    const tClosed = performance.now();
+    const bytes = done * BATCH_PAYLOAD;
+    const mbS = mb(bytes, tClosed - tA);
+    console.log(
+      `  append (async, ${IN_FLIGHT} batches of ${BATCH} in flight): ${done * BATCH} records, ${fmt(bytes / 1e6)} MB in ${fmt(tAcked - tA, 0)} ms ` +
+        `+ close/final flush ${fmt(tClosed - tAcked, 0)} ms = ${fmt(mbS)} MB/s (${fmt(done * BATCH / ((tClosed - tA) / 1000), 0)} records/s)`,
+    );
+    return { batches: done, mbS };
+  };
+
+  const rawPhase = (batchCount: number) => {
+    settle();
+    const rawPath = join(root, 'raw.bin');
+    const fd = openSync(rawPath, 'w');
+    const tR = performance.now();
+    try {
+      for (let i = 0; i < batchCount; i++) {
+        const chunk = slice(BATCH_PAYLOAD);
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
       }
-    }),
-  );
-  const tAcked = performance.now();
-  await closeEngine(engine);
-  const tClosed = performance.now();
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    const rawMs = performance.now() - tR;
+    rmSync(rawPath);
+    const mbS = mb(batchCount * BATCH_PAYLOAD, rawMs);
+    console.log(`  raw disk (fs.writeSync ${BATCH_PAYLOAD} B chunks + 1 fdatasync): ${fmt((batchCount * BATCH_PAYLOAD) / 1e6)} MB in ${fmt(rawMs, 0)} ms = ${fmt(mbS)} MB/s`);
+    return mbS;
+  };
+
+  const ROUNDS = 3;
+  const appendRates: number[] = [];
+  const rawRates: number[] = [];
+  let appendDir = '';
+  let appendedBatches = 0;
+  // Both phases start with the same free memory: the data of the phase before is
+  // deleted first (reclaiming a GiB of cached pages would slow whichever comes next).
+  const timedAppend = async (round: number) => {
+    const dir = join(root, `append-${round}`);
+    const a = await appendPhase(dir);
+    appendedBatches = a.batches;
+    appendRates.push(a.mbS);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    console.log(`round ${round + 1} of ${ROUNDS}:`);
+    if (round % 2 === 0) {
+      await timedAppend(round);
+      rawRates.push(rawPhase(appendedBatches));
+    } else {
+      rawRates.push(rawPhase(appendedBatches || Math.floor(MAX_APPEND_BYTES / BATCH_PAYLOAD)));
+      await timedAppend(round);
+    }
+  }
+  console.log('data for the read phase:');
+  appendDir = join(root, 'append-read');
+  appendedBatches = (await appendPhase(appendDir)).batches;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const appendMbS = median(appendRates);
+  const rawMbS = median(rawRates);
   const appendBytes = appendedBatches * BATCH_PAYLOAD;
   const appendRecords = appendedBatches * BATCH;
-  const appendMbS = mb(appendBytes, tClosed - tA);
-  console.log(
-    `append (async, ${IN_FLIGHT} batches of ${BATCH} in flight): ${appendRecords} records, ${fmt(appendBytes / 1e6)} MB in ${fmt(tAcked - tA, 0)} ms ` +
-      `+ close/final flush ${fmt(tClosed - tAcked, 0)} ms = ${fmt(appendMbS)} MB/s (${fmt(mb(appendBytes, tAcked - tA))} MB/s until the last ack; ${fmt(appendRecords / ((tClosed - tA) / 1000), 0)} records/s)`,
-  );
-
-  // 2. Raw disk: the same bytes, same chunk size, one file, one final fdatasync.
-  const rawPath = join(root, 'raw.bin');
-  const fd = openSync(rawPath, 'w');
-  const tR = performance.now();
-  try {
-    for (let i = 0; i < appendedBatches; i++) {
-      const chunk = slice(BATCH_PAYLOAD);
-      let off = 0;
-      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-    }
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  const rawMs = performance.now() - tR;
-  rmSync(rawPath);
-  const rawMbS = mb(appendBytes, rawMs);
-  console.log(`raw disk (fs.writeSync ${BATCH_PAYLOAD} B chunks + 1 fdatasync): ${fmt(appendBytes / 1e6)} MB in ${fmt(rawMs, 0)} ms = ${fmt(rawMbS)} MB/s`);
+  console.log(`append: median ${fmt(appendMbS)} MB/s of [${appendRates.map((r) => fmt(r)).join(', ')}]; raw: median ${fmt(rawMbS)} MB/s of [${rawRates.map((r) => fmt(r)).join(', ')}]`);
 
   // 3. Read back everything from phase 1, after a reopen.
   const tO = performance.now();
