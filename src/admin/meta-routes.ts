@@ -14,7 +14,8 @@ export interface MetaAdmin {
   getTopic(name: string): unknown;
   /** Per shard of the topic: engine, start and end offset, bytes (as this node holds them); undefined if no such topic. */
   topicShards(name: string): Promise<unknown[] | undefined>;
-  createTopic(spec: { name: string; shards: number; engine?: string }): Promise<MetaResult>;
+  createTopic(spec: { name: string; shards: number; engine?: string; config?: Record<string, string> }): Promise<MetaResult>;
+  updateTopicConfig(name: string, set: Record<string, string>, unset: string[]): Promise<MetaResult>;
   deleteTopic(name: string): Promise<MetaResult>;
   addMember(nodeId: number, address: string): Promise<unknown>;
   removeMember(nodeId: number): Promise<unknown>;
@@ -92,6 +93,15 @@ function stringField(body: Record<string, unknown>, key: string, required: boole
   return v;
 }
 
+function stringMap(body: Record<string, unknown>, key: string): Record<string, string> | undefined {
+  const v = body[key];
+  if (v === undefined) return undefined;
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) {
+    throw new HttpError(400, 'invalid', `"${key}" must be an object of string values`);
+  }
+  return v as Record<string, string>;
+}
+
 function nodeIdParam(raw: string | undefined): number {
   const id = Number(raw);
   if (!Number.isInteger(id) || id < 1) throw new HttpError(400, 'invalid', `node id must be a positive integer, got "${raw}"`);
@@ -127,8 +137,20 @@ export function addMetaRoutes(http: HttpServer, meta: MetaAdmin): void {
     const name = stringField(body, 'name', true)!;
     const shards = intField(body, 'shards', { required: false, min: 1 }) ?? 1;
     const engine = stringField(body, 'engine', false);
-    await metaCall(async () => unwrap(await meta.createTopic({ name, shards, ...(engine ? { engine } : {}) })));
+    const config = stringMap(body, 'config');
+    await metaCall(async () => unwrap(await meta.createTopic({ name, shards, ...(engine ? { engine } : {}), ...(config ? { config } : {}) })));
     return { status: 201, body: meta.getTopic(name) };
+  });
+
+  // Change topic settings (e.g. {"set": {"flush": "sync"}, "unset": ["retention"]}).
+  http.route('PATCH', '/api/v1/topics/:name', async ({ req, params }) => {
+    const body = await readJsonBody(req);
+    const set = stringMap(body, 'set') ?? {};
+    const unsetRaw = body['unset'] ?? [];
+    if (!Array.isArray(unsetRaw) || unsetRaw.some((k) => typeof k !== 'string')) throw new HttpError(400, 'invalid', '"unset" must be an array of strings');
+    const name = params['name'] ?? '';
+    await metaCall(async () => unwrap(await meta.updateTopicConfig(name, set, unsetRaw as string[])));
+    return { body: meta.getTopic(name) };
   });
 
   http.route('GET', '/api/v1/topics/:name', async ({ params }) => {

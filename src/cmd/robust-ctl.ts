@@ -17,7 +17,8 @@ commands:
   cluster remove-member <id>         remove a meta node from the Raft group
   cluster transfer-leader [<id>]     hand meta leadership to a node (default: the most up to date)
   topic list                         all topics
-  topic create <name> [--shards N] [--engine memory|file|journal|s3]
+  topic create <name> [--shards N] [--engine memory|file|journal|s3] [--config key=value,...]
+  topic config <name> key=value...   set topic settings, e.g. flush=sync; key= (empty) removes one
   topic show <name>
   topic shards <name>                per shard: engine, start and end offset, bytes
   topic produce <name> <value>... [--shard N] [--key K] [--tag T]
@@ -39,7 +40,7 @@ interface Context {
   client: AdminClient;
   output: Output;
   args: string[];
-  options: { shards?: string; engine?: string; shard?: string; key?: string; tag?: string; from?: string; max?: string };
+  options: { shards?: string; engine?: string; config?: string; shard?: string; key?: string; tag?: string; from?: string; max?: string };
 }
 
 interface Command {
@@ -63,6 +64,16 @@ function positiveInt(raw: string | undefined, what: string): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) usageError(`${what} must be a positive integer, got "${raw}"`);
   return n;
+}
+
+function parsePairs(pairs: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) usageError(`${what}: expected key=value, got "${p}"`);
+    out[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return out;
 }
 
 function nonNegativeInt(raw: string | undefined, what: string): number {
@@ -172,8 +183,21 @@ const COMMANDS: Command[] = [
       const body: Record<string, unknown> = { name: args[0] };
       if (options.shards !== undefined) body['shards'] = positiveInt(options.shards, '--shards');
       if (options.engine !== undefined) body['engine'] = options.engine;
+      if (options.config !== undefined) body['config'] = parsePairs(options.config.split(','), '--config');
       const topic = await client.post<TopicView>('/api/v1/topics', body);
       return output === 'json' ? json(topic) : `created topic ${topic.name} (${topic.shards} shard${topic.shards === 1 ? '' : 's'}, engine ${topic.engine})\n`;
+    },
+  },
+  {
+    words: ['topic', 'config'],
+    arity: [2, 1000],
+    async run({ client, output, args }) {
+      const [topic, ...changes] = args;
+      const pairs = parsePairs(changes, 'topic config');
+      const unset = Object.keys(pairs).filter((k) => pairs[k] === '');
+      const set = Object.fromEntries(Object.entries(pairs).filter(([, v]) => v !== ''));
+      const res = await client.patch<{ name: string; config: Record<string, string> }>(`/api/v1/topics/${encodeURIComponent(topic!)}`, { set, unset });
+      return output === 'json' ? json(res) : `topic ${res.name} config: ${JSON.stringify(res.config)}\n`;
     },
   },
   {
@@ -246,6 +270,7 @@ async function main(): Promise<void> {
         shards: { type: 'string' },
         engine: { type: 'string' },
         shard: { type: 'string' },
+        config: { type: 'string' },
         key: { type: 'string' },
         tag: { type: 'string' },
         from: { type: 'string' },

@@ -27,6 +27,13 @@ export interface RobustNodeOptions {
   onFatalStop: (exitCode: number) => void;
 }
 
+/** Topic config keys the node itself acts on are checked here; others are kept for the protocols. */
+function checkTopicConfig(config: Record<string, string>): MetaResult | undefined {
+  const flush = config['flush'];
+  if (flush !== undefined && flush !== 'sync' && flush !== 'async') return { ok: false, code: 'invalid', message: `topic config "flush" must be "sync" or "async", got "${flush}"` };
+  return undefined;
+}
+
 function directoryOf(machine: DefaultMetaStateMachine): MetaDirectory {
   return {
     nodes: () => machine.view.nodes.list().map((n) => ({ id: n.id, state: n.state, grpcAddr: n.grpcAddr, roles: [...n.roles] })),
@@ -167,10 +174,17 @@ export class RobustNode implements NodeView {
         if (this.storage) return this.storage.topicShards(topic);
         return Array.from({ length: topic.shards }, (_, i) => ({ shard: `${topic.name}-${i}`, engine: topic.engine, local: false }));
       },
-      createTopic: async ({ name, shards, engine }) => {
+      createTopic: async ({ name, shards, engine, config }) => {
         const chosen = engine ?? this.config.storage.default_engine;
         if (!(STORAGE_ENGINES as readonly string[]).includes(chosen)) return { ok: false, code: 'invalid', message: `engine must be one of ${STORAGE_ENGINES.join(', ')}, got "${chosen}"` };
-        return propose(encodeCommand({ kind: 'topic.create', name, shards, engine: chosen as StorageEngineName, nowMs: Date.now() }));
+        const bad = checkTopicConfig(config ?? {});
+        if (bad) return bad;
+        return propose(encodeCommand({ kind: 'topic.create', name, shards, engine: chosen as StorageEngineName, ...(config ? { config } : {}), nowMs: Date.now() }));
+      },
+      updateTopicConfig: async (name, set, unset) => {
+        const bad = checkTopicConfig(set);
+        if (bad) return bad;
+        return propose(encodeCommand({ kind: 'topic.updateConfig', name, set, unset }));
       },
       deleteTopic: (name) => propose(encodeCommand({ kind: 'topic.delete', name })),
       addMember: (nodeId, address) => agent.client.changeMembers('add', nodeId, address),

@@ -11,7 +11,7 @@ describe('storage through the admin API and robust-ctl', () => {
     if (cfg) removeDir(cfg.dir);
   });
 
-  const env = { ROBUST_STORAGE_FLUSH: 'sync' };
+  const env: Record<string, string> = { ROBUST_STORAGE_FLUSH: 'sync' };
   const admin = () => `127.0.0.1:${cfg.ports.http}`;
   const ctl = (...args: string[]) => run(BIN('robust-ctl'), ['--server', admin(), ...args]);
   const api = (path: string, init?: RequestInit) => fetch(`http://${admin()}${path}`, init);
@@ -79,6 +79,37 @@ describe('storage through the admin API and robust-ctl', () => {
     );
     // Appends continue at the next offset.
     assert.equal((await ctl('topic', 'produce', 'events', 'delta', '--shard', '1')).stdout, 'appended 1 record to events-1 at offset 3\n');
+  });
+
+  it('per-topic flush override: a sync topic on an async node acknowledges after fdatasync', async () => {
+    const syncAppends = async () => {
+      const text = await (await api('/metrics')).text();
+      const m = /robust_storage_append_seconds_count\{engine="file",flush="sync"\} (\d+)/.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    // This node runs with flush=sync (env); make it async and give one topic sync back.
+    server!.child.kill('SIGTERM');
+    assert.equal((await server!.waitExit()).code, 0);
+    env.ROBUST_STORAGE_FLUSH = 'async';
+    await startServer();
+    assert.equal((await ctl('topic', 'create', 'durable', '--engine', 'file', '--config', 'flush=sync')).code, 0);
+    assert.equal((await ctl('topic', 'create', 'relaxed', '--engine', 'file')).code, 0);
+    const before = await syncAppends();
+    assert.equal((await ctl('topic', 'produce', 'relaxed', 'a')).code, 0);
+    assert.equal(await syncAppends(), before, 'an async topic does not wait for fdatasync');
+    assert.equal((await ctl('topic', 'produce', 'durable', 'b')).code, 0);
+    assert.equal(await syncAppends(), before + 1, 'the sync topic does');
+
+    const changed = await ctl('topic', 'config', 'relaxed', 'flush=sync', 'owner=team-a');
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.match(changed.stdout, /"flush":"sync"/);
+    assert.equal((await ctl('topic', 'produce', 'relaxed', 'c')).code, 0);
+    assert.equal(await syncAppends(), before + 2, 'a config change reaches the shard');
+    const removed = JSON.parse((await ctl('-o', 'json', 'topic', 'config', 'relaxed', 'owner=')).stdout) as { config: Record<string, string> };
+    assert.deepEqual(removed.config, { flush: 'sync' });
+    const bad = await ctl('topic', 'config', 'relaxed', 'flush=sometimes');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /"flush" must be "sync" or "async"/);
   });
 
   it('deleting a topic removes its shards, also across a restart', async () => {
