@@ -68,6 +68,23 @@ export async function writeFileAtomic(path: string, data: Uint8Array, syncDirOf?
   if (syncDirOf !== undefined) await fsyncDir(syncDirOf);
 }
 
+/** fdatasync a file by path; false when it no longer exists (deleted by retention meanwhile). */
+export async function datasyncPath(path: string): Promise<boolean> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r+');
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+  try {
+    await fh.datasync();
+    return true;
+  } finally {
+    await fh.close();
+  }
+}
+
 export function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }

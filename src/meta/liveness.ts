@@ -40,10 +40,6 @@ export class LivenessMonitor {
     this.timer = undefined;
   }
 
-  get running(): boolean {
-    return this.timer !== undefined;
-  }
-
   heartbeat(nodeId: number): void {
     this.lastSeen.set(nodeId, this.opts.now());
     const node = this.opts.nodes().find((n) => n.id === nodeId);

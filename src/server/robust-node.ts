@@ -3,7 +3,7 @@ import { addRecordRoutes, type RecordsAdmin } from '../admin/record-routes.js';
 import { HttpError } from '../admin/http-server.js';
 import type { NodeView } from '../admin/routes.js';
 import { BrokerService } from '../broker/service.js';
-import { STORAGE_ENGINES, type Config, type Role, type StorageEngineName } from '../common/config/index.js';
+import { STORAGE_ENGINES, type Config, type StorageEngineName } from '../common/config/index.js';
 import type { Logger } from '../common/logger.js';
 import { NodeMetrics } from '../common/metrics.js';
 import type { NodeInfo } from '../common/node-info.js';
@@ -18,9 +18,6 @@ import { RpcClientPool } from '../rpc/client-pool.js';
 import { CommonServer } from './common-server.js';
 import { StorageService } from './storage-service.js';
 import { NodeLifecycle } from './node.js';
-
-/** The seed's start order: metadata first, then storage, then the brokers that use both. */
-export const ROLE_START_ORDER: readonly Role[] = ['meta', 'journal', 'broker'];
 
 export interface RobustNodeOptions {
   stopDeadlineMs?: number;

@@ -20,7 +20,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, truncate as truncateFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageIOError, ioError } from '../errors.js';
-import { NUMBER_NAME_RE, isNotFound, numberName, readFully, writeAll } from './fs-util.js';
+import { NUMBER_NAME_RE, datasyncPath, isNotFound, numberName, readFully, writeAll } from './fs-util.js';
 import type { HandleCache } from './handle-cache.js';
 
 export const CQ_ENTRY_BYTES = 20;
@@ -258,16 +258,9 @@ export class ConsumeQueue {
     if (sync && this.unsynced.size > 0) {
       for (const f of [...this.unsynced]) {
         const path = join(this.dir, numberName(f));
-        try {
-          const fh = await open(path, 'r+');
-          try {
-            await fh.datasync();
-          } finally {
-            await fh.close();
-          }
-        } catch (err) {
-          if (!isNotFound(err)) throw ioError(path, 'fdatasync consume queue', err);
-        }
+        await datasyncPath(path).catch((err: unknown) => {
+          throw ioError(path, 'fdatasync consume queue', err);
+        });
         this.unsynced.delete(f);
       }
     }

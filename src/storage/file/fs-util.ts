@@ -1,5 +1,5 @@
 /** File helpers of the file engine: the shared ones, plus RocketMQ-style file names. */
-export { fsyncDir, isNotFound, readFully, writeAll, writeFileAtomic } from '../../common/fs-util.js';
+export { datasyncPath, fsyncDir, isNotFound, readFully, writeAll, writeFileAtomic } from '../../common/fs-util.js';
 
 /** Fixed-width decimal name of a position or offset, like RocketMQ's file names. */
 export function numberName(n: number): string {

@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { crc32c } from '../../common/crc.js';
 import { ioError } from '../errors.js';
 import { readI64, readU64, writeI64, writeU64 } from './commitlog.js';
-import { NUMBER_NAME_RE, isNotFound, numberName, writeAll } from './fs-util.js';
+import { NUMBER_NAME_RE, datasyncPath, isNotFound, numberName, writeAll } from './fs-util.js';
 
 export const TIME_ENTRY_BYTES = 20;
 const RW_CREATE = constants.O_RDWR | constants.O_CREAT;
@@ -265,16 +265,9 @@ export class TimeIndex {
       if (sync) {
         for (const F of [...this.unsynced]) {
           const path = join(this.dir, numberName(F));
-          try {
-            const fh = await open(path, 'r+');
-            try {
-              await fh.datasync();
-            } finally {
-              await fh.close();
-            }
-          } catch (err) {
-            if (!isNotFound(err)) throw ioError(path, 'fdatasync time index', err);
-          }
+          await datasyncPath(path).catch((err: unknown) => {
+            throw ioError(path, 'fdatasync time index', err);
+          });
           this.unsynced.delete(F);
         }
       }

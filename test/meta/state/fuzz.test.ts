@@ -9,18 +9,9 @@ import { describe, it } from 'node:test';
 import { encodeCommand } from '../../../src/meta/state/commands.js';
 import { createMetaStateMachine } from '../../../src/meta/state/default-records.js';
 import { Harness, replay, sampleHistory, stateBytes } from './support.js';
+import { mulberry32 } from '../../support/mulberry32.js';
 
-/** mulberry32: tiny, fast, good enough to explore inputs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 type Rand = () => number;
 const int = (r: Rand, n: number): number => Math.floor(r() * n);

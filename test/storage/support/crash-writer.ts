@@ -29,6 +29,7 @@ import { writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import type { AppendRecord, StoredRecord } from '../../../src/storage/types.js';
+import { mulberry32 } from '../../support/mulberry32.js';
 
 export interface WriterConfig {
   dir: string;
@@ -119,17 +120,8 @@ export function checkRecord(shard: string, got: StoredRecord): { error: string }
   return { base, count };
 }
 
-/** Small seeded PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small seeded PRNG (re-exported for the parent test). */
+export const prng = mulberry32;
 
 /** Writes the whole line to fd 1, synchronously (retrying if the pipe is non-blocking and full). */
 function emit(line: string): void {
