@@ -31,7 +31,7 @@ import { FileEngine } from '../src/storage/file/engine.js';
 import { StorageMetrics } from '../src/storage/metrics.js';
 import type { AppendRecord } from '../src/storage/types.js';
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, dir: { type: 'string', default: tmpdir() } } });
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, 'in-flight': { type: 'string', default: '8' }, dir: { type: 'string', default: tmpdir() } } });
 const seconds = Number(args.seconds);
 if (!(seconds > 0)) throw new Error(`--seconds must be a positive number, got ${args.seconds}`);
 const fsyncSeconds = Math.min(3, seconds);
@@ -39,7 +39,8 @@ const fsyncSeconds = Math.min(3, seconds);
 const KEY_BYTES = 16;
 const VALUE_BYTES = 1024;
 const BATCH = 100;
-const IN_FLIGHT = 8;
+const IN_FLIGHT = Number(args['in-flight']);
+if (!(IN_FLIGHT >= 1)) throw new Error(`--in-flight must be >= 1, got ${args['in-flight']}`);
 const SYNC_WRITERS = 64;
 const MAX_APPEND_BYTES = 2 ** 30;
 const SEGMENT_BYTES = 256 * 2 ** 20;
