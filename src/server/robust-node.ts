@@ -17,6 +17,8 @@ import { createMetaStateMachine, type DefaultMetaStateMachine } from '../meta/st
 import { RpcClientPool } from '../rpc/client-pool.js';
 import { CommonServer } from './common-server.js';
 import { StorageService } from './storage-service.js';
+import { createMqttServer } from './mqtt-wiring.js';
+import type { MqttServer } from '../broker/mqtt/server.js';
 import { NodeLifecycle } from './node.js';
 
 export interface RobustNodeOptions {
@@ -45,6 +47,7 @@ export class RobustNode implements NodeView {
   readonly metaAgent: MetaAgent;
   readonly meta: MetaService | undefined;
   readonly storage: StorageService | undefined;
+  readonly mqtt: MqttServer | undefined;
   private readonly common: CommonServer;
   private readonly rpcClients = new RpcClientPool();
   private readonly startedAt = Date.now();
@@ -81,7 +84,9 @@ export class RobustNode implements NodeView {
       // The broker's storage adapter: local engines, shards following the topics in the metadata.
       this.storage = new StorageService(config, log.child({ service: 'storage' }), this.metrics.registry, this.metaAgent);
       services.push(this.storage);
-      services.push(new BrokerService({ log: log.child({ service: 'broker' }) }));
+      const mqtt = createMqttServer(config, log.child({ service: 'mqtt' }), this.metrics.registry, this.metaAgent, this.storage);
+      this.mqtt = mqtt;
+      services.push(new BrokerService({ log: log.child({ service: 'broker' }), protocols: [{ name: 'mqtt', server: mqtt }] }));
     }
     this.lifecycle = new NodeLifecycle(services, log, this.metrics, {
       stopDeadlineMs: options.stopDeadlineMs ?? 8_000,

@@ -94,6 +94,15 @@ const journalSection = z
     }
   });
 
+const mqttAclRule = z.strictObject({
+  permission: z.enum(['allow', 'deny']),
+  action: z.enum(['publish', 'subscribe', 'all']),
+  /** An MQTT topic filter; %u and %c expand to the username and client id. */
+  topic: z.string().min(1),
+  user: z.string().min(1).optional(),
+  client_id: z.string().min(1).optional(),
+});
+
 const mqttSection = z.strictObject({
   tcp_port: optionalPort(1883),
   tls_port: optionalPort(8883),
@@ -104,6 +113,24 @@ const mqttSection = z.strictObject({
   max_packet_size: z.int().min(64).max(268_435_455).default(1024 * 1024),
   max_inflight: z.int().min(1).max(65535).default(32),
   max_queued_messages: z.int().min(0).default(1000),
+  receive_maximum: z.int().min(1).max(65535).default(65535),
+  max_topic_levels: z.int().min(1).max(65535).default(128),
+  max_message_rate: z.int().min(0).default(0),
+  topic_alias_maximum: z.int().min(0).max(65535).default(65535),
+  server_keep_alive: z.int().min(0).max(65535).default(0),
+  max_session_expiry_sec: z.int().min(0).max(0xffff_ffff).default(0xffff_ffff),
+  max_qos: z.int().min(0).max(2).default(2),
+  retain_available: z.boolean().default(true),
+  wildcard_subscriptions: z.boolean().default(true),
+  shared_subscriptions: z.boolean().default(true),
+  shared_strategy: z.enum(['round_robin', 'random', 'sticky', 'hash_clientid']).default('round_robin'),
+  queue_qos0: z.boolean().default(false),
+  delayed_publish: z.boolean().default(true),
+  sys_interval_ms: z.int().min(0).default(10_000),
+  redirect_to: z.string().default(''),
+  redirect_permanent: z.boolean().default(false),
+  acl_default: z.enum(['allow', 'deny']).default('allow'),
+  acl: z.array(mqttAclRule).default([]),
 });
 
 const kafkaSection = z.strictObject({
@@ -118,10 +145,16 @@ const tlsSection = z.strictObject({
   cert: z.string().min(1).optional(),
   key: z.string().min(1).optional(),
   ca: z.string().min(1).optional(),
+  /** Ask clients of the TLS listeners for a certificate signed by `ca` and refuse those without one. */
+  verify_client: z.boolean().default(false),
 });
 
 const authSection = z.strictObject({
   allow_anonymous: z.boolean().default(true),
+  /** HS256 secret; when set (or jwt_public_key_file), a JWT is accepted as the MQTT password. */
+  jwt_secret: z.string().min(1).optional(),
+  /** PEM file of the RS256 public key JWTs are verified with. */
+  jwt_public_key_file: z.string().min(1).optional(),
 });
 
 export const configSchema = z

@@ -1,0 +1,655 @@
+/**
+ * The MQTT broker's shared state and the logic between connections: sessions,
+ * subscription matching and fan-out, retained messages, wills, session expiry,
+ * delayed publish and $SYS topics. Connections (connection.ts) turn packets into
+ * calls on this; durable state goes through an MqttStore.
+ */
+import type { Logger } from '../../common/logger.js';
+import { TopicTree } from '../core/topic-tree.js';
+import { SharedGroup, parseSharedFilter } from '../core/shared-subscriptions.js';
+import type { MqttConnection } from './connection.js';
+import { isExpired, makeMessage, type Message } from './message.js';
+import type { MqttMetrics } from './metrics.js';
+import { OutState, Session, type Outgoing, type SessionHooks, type Subscription } from './session.js';
+import type { MqttSettings } from './settings.js';
+import type { DelayedMessage, MqttStore, StoredSession } from './store.js';
+import type { QoS, Will } from './codec/packets.js';
+import { forwardedProperties } from './message.js';
+
+/** A subscription as held in the topic tree: the session it belongs to and its options. */
+interface SubEntry {
+  readonly session: Session;
+  readonly sub: Subscription;
+}
+
+/** A shared subscription group on one filter. */
+interface ShareEntry {
+  readonly name: string;
+  readonly group: SharedGroup<SubEntry>;
+}
+
+export interface PublishResult {
+  /** Sessions (or share groups) the message was routed to. */
+  matched: number;
+  /** Resolves when every durable effect (session logs, retained store) is durable; undefined if there were none. */
+  durable: Promise<void> | undefined;
+}
+
+export interface BrokerStats {
+  connections: number;
+  sessions: number;
+  subscriptions: number;
+  retained: number;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  dropped: number;
+}
+
+const NEVER_EXPIRES = 0xffff_ffff;
+const DELAYED_PREFIX = '$delayed/';
+/** setTimeout's largest delay; longer timers are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class MqttBroker {
+  readonly sessions = new Map<string, Session>();
+  /** Live connections by client id (one per client id: a new one takes over). */
+  readonly connections = new Map<string, MqttConnection>();
+  /** Every socket, connected or still in CONNECT. */
+  readonly sockets = new Set<MqttConnection>();
+  readonly retained = new Map<string, Message>();
+  readonly stats: BrokerStats = { connections: 0, sessions: 0, subscriptions: 0, retained: 0, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 };
+  readonly startedAt = Date.now();
+
+  private readonly tree = new TopicTree<SubEntry>();
+  private readonly shared = new TopicTree<ShareEntry>();
+  private readonly hooks: SessionHooks;
+  private routeGen = 0;
+  private readonly touched: Session[] = [];
+  private readonly durableScratch: Array<Promise<void>> = [];
+  private delayed: DelayedMessage[] = [];
+  private delayedTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sysTimer: NodeJS.Timeout | undefined;
+  private readonly pendingWills = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
+  private stopped = false;
+  private overflowLogged = 0;
+
+  constructor(
+    readonly settings: MqttSettings,
+    readonly store: MqttStore,
+    readonly metrics: MqttMetrics,
+    readonly log: Logger,
+    readonly now: () => number = Date.now,
+  ) {
+    const store_ = store;
+    this.hooks = {
+      done: (s, out) => {
+        if (s.persistent && out.mid !== 0) store_.messageDone(s.clientId, out);
+      },
+      published: (s, out) => {
+        if (s.persistent && out.mid !== 0) store_.messagePublished(s.clientId, out);
+      },
+      released: (s, out) => {
+        if (s.persistent && out.mid !== 0) store_.messageReleased(s.clientId, out);
+      },
+      overflow: (s, out) => {
+        this.drop('queue_full');
+        const t = this.now();
+        if (t - this.overflowLogged > 10_000) {
+          this.overflowLogged = t;
+          this.log.warn({ client_id: s.clientId, queued: s.queued, max: this.settings.maxQueuedMessages, topic: out.msg.topic }, `mqtt: session queue of ${s.clientId} is full (${this.settings.maxQueuedMessages}); dropping messages`);
+        }
+      },
+      expired: (s, out) => {
+        this.drop('expired');
+        if (s.persistent && out.mid !== 0) store_.messageDone(s.clientId, out);
+      },
+    };
+    metrics.reportFrom({
+      connections: () => this.connections.size,
+      sessions: () => this.sessions.size,
+      subscriptions: () => this.tree.size + this.sharedMembers(),
+      retained: () => this.retained.size,
+      queued: () => {
+        let n = 0;
+        for (const s of this.sessions.values()) n += s.queued + s.inflight.size;
+        return n;
+      },
+    });
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /** Loads durable state: persistent sessions (offline until their clients return), their queues, retained and delayed messages. */
+  async start(): Promise<void> {
+    const state = await this.store.open();
+    const now = this.now();
+    for (const m of state.retained) {
+      if (!isExpired(m, now)) this.retained.set(m.topic, m);
+    }
+    for (const stored of state.sessions) {
+      // A session that was connected when the broker went down counts as disconnected from now on.
+      const lastSeen = stored.connected ? now : stored.lastSeenMs;
+      const expiresAt = stored.expiryIntervalSec === NEVER_EXPIRES ? Infinity : lastSeen + stored.expiryIntervalSec * 1000;
+      if (expiresAt <= now) {
+        this.log.info({ client_id: stored.clientId }, `mqtt: session ${stored.clientId} expired while the broker was down`);
+        this.store.clearQueue(stored.clientId);
+        void this.store.deleteSession(stored.clientId).catch((err: unknown) => this.log.warn({ err: String(err) }, 'mqtt: could not delete expired session'));
+        continue;
+      }
+      const session = this.newSession(stored.clientId, true, stored.expiryIntervalSec);
+      session.disconnectedAt = lastSeen;
+      for (const s of stored.subscriptions) {
+        const share = parseSharedFilter(s.filter);
+        this.addSubscription(session, {
+          filter: s.filter,
+          qos: s.qos,
+          noLocal: s.noLocal,
+          retainAsPublished: s.retainAsPublished,
+          retainHandling: s.retainHandling,
+          subscriptionId: s.subscriptionId,
+          share,
+        });
+      }
+      const q = state.queues.get(stored.clientId);
+      if (q) {
+        for (const out of q.messages) session.restore(out);
+        for (const id of q.inboundQos2) session.inboundQos2.add(id);
+      }
+      this.armExpiry(session);
+      if (stored.connected) void this.saveSession(session);
+    }
+    for (const [clientId] of state.queues) {
+      if (!this.sessions.has(clientId)) this.store.clearQueue(clientId);
+    }
+    this.delayed = state.delayed.sort((a, b) => a.deliverAt - b.deliverAt);
+    this.armDelayed();
+    this.sweepTimer = setInterval(() => this.sweep(), 1000);
+    this.sweepTimer.unref();
+    if (this.settings.sysIntervalMs > 0) {
+      this.sysTimer = setInterval(() => this.publishSys(), this.settings.sysIntervalMs);
+      this.sysTimer.unref();
+    }
+  }
+
+  /** Stops timers and closes every connection (MQTT 5 clients get DISCONNECT 0x8B Server shutting down). Sessions stay in the store. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.sweepTimer);
+    clearInterval(this.sysTimer);
+    clearTimeout(this.delayedTimer);
+    for (const w of this.pendingWills.values()) clearTimeout(w.timer);
+    this.pendingWills.clear();
+    for (const s of this.sessions.values()) clearTimeout(s.expiryTimer);
+    for (const c of [...this.sockets]) c.shutdown();
+    await this.store.close();
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  // ------------------------------------------------------------------ sessions
+
+  /**
+   * Binds a connecting client to its session (MQTT 5 §3.1.2.4): a clean start
+   * discards an existing session; otherwise it is resumed. An existing connection
+   * with the same client id is closed first (session takeover, reason 0x8E).
+   */
+  openSession(conn: MqttConnection, cleanStart: boolean, expiryIntervalSec: number): { session: Session; present: boolean } {
+    const clientId = conn.clientId;
+    const old = this.connections.get(clientId);
+    // Registered first, so that the old connection's close sees it was taken over and leaves the session alone.
+    this.connections.set(clientId, conn);
+    if (old && old !== conn) old.takenOver();
+    this.cancelWill(clientId);
+    let session = this.sessions.get(clientId);
+    let present = false;
+    if (session && cleanStart) {
+      this.endSession(session, 'clean_start', false);
+      session = undefined;
+    }
+    const persistent = expiryIntervalSec > 0;
+    if (session) {
+      present = true;
+      clearTimeout(session.expiryTimer);
+      session.expiryTimer = undefined;
+      if (session.persistent && !persistent) {
+        // Resumed, but will end at disconnect: its log entries are no longer needed.
+        this.store.clearQueue(clientId);
+        for (const out of session.pending()) out.mid = 0;
+        void this.store.deleteSession(clientId).catch(() => undefined);
+      }
+      session.persistent = persistent;
+      session.expiryIntervalSec = expiryIntervalSec;
+    } else {
+      session = this.newSession(clientId, persistent, expiryIntervalSec);
+    }
+    this.connections.set(clientId, conn);
+    this.stats.connections = this.connections.size;
+    if (persistent) void this.saveSession(session);
+    return { session, present };
+  }
+
+  /** The connection of a session went away (any reason). `will` is published unless the client disconnected normally. */
+  connectionClosed(conn: MqttConnection, session: Session | undefined, will: Will | undefined, sessionExpirySec: number): void {
+    this.sockets.delete(conn);
+    if (!session) return;
+    const takenOver = this.connections.get(conn.clientId) !== conn;
+    if (!takenOver) {
+      this.connections.delete(conn.clientId);
+      this.stats.connections = this.connections.size;
+    }
+    if (takenOver || session.link !== conn) {
+      // Taken over: the new connection owns the session now; a will still fires (MQTT 5 §3.1.4: the old connection's will).
+      if (will) this.publishWill(conn.clientId, will, 0);
+      return;
+    }
+    const now = this.now();
+    session.detach(now);
+    session.expiryIntervalSec = sessionExpirySec;
+    // Messages of shared subscriptions go to another member rather than wait for this client.
+    this.redistributeShared(session);
+    if (this.stopped) {
+      return;
+    }
+    if (sessionExpirySec === 0) {
+      this.endSession(session, 'disconnected', false);
+      if (will) this.publishWill(conn.clientId, will, 0);
+      return;
+    }
+    if (session.persistent) void this.saveSession(session);
+    this.armExpiry(session);
+    if (will) {
+      const delay = Math.min(will.properties?.willDelayInterval ?? 0, sessionExpirySec);
+      this.publishWill(conn.clientId, will, delay);
+    }
+  }
+
+  /** Removes a session (expired, clean start, deleted by an operator) and its subscriptions and messages. */
+  endSession(session: Session, reason: string, kickConnection: boolean): void {
+    const clientId = session.clientId;
+    if (this.sessions.get(clientId) !== session) return;
+    if (kickConnection) this.connections.get(clientId)?.kick(0x98);
+    clearTimeout(session.expiryTimer);
+    for (const sub of [...session.subscriptions.values()]) this.removeSubscription(session, sub.filter);
+    const pending = session.clear();
+    this.sessions.delete(clientId);
+    this.stats.sessions = this.sessions.size;
+    // Shared-subscription messages still owed go to another member.
+    for (const out of pending) if (out.share !== undefined) this.reroute(out);
+    if (session.persistent) {
+      this.store.clearQueue(clientId);
+      void this.store.deleteSession(clientId).catch((err: unknown) => this.log.warn({ client_id: clientId, err: String(err) }, 'mqtt: could not delete session from the store'));
+    }
+    this.log.debug({ client_id: clientId, reason }, 'mqtt: session ended');
+    // A will waiting for the session to end fires now (MQTT 5 §3.1.3.2).
+    const pendingWill = this.pendingWills.get(clientId);
+    if (pendingWill && reason === 'expired') {
+      clearTimeout(pendingWill.timer);
+      this.pendingWills.delete(clientId);
+      this.publishWillNow(clientId, pendingWill.will);
+    }
+  }
+
+  saveSession(session: Session): Promise<void> {
+    if (!session.persistent) return Promise.resolve();
+    const stored: StoredSession = {
+      clientId: session.clientId,
+      expiryIntervalSec: session.expiryIntervalSec,
+      connected: session.link !== undefined,
+      lastSeenMs: session.link ? this.now() : session.disconnectedAt || this.now(),
+      nodeId: this.settings.nodeId,
+      subscriptions: [...session.subscriptions.values()].map((s) => ({
+        filter: s.filter,
+        qos: s.qos,
+        noLocal: s.noLocal,
+        retainAsPublished: s.retainAsPublished,
+        retainHandling: s.retainHandling,
+        ...(s.subscriptionId !== undefined ? { subscriptionId: s.subscriptionId } : {}),
+      })),
+    };
+    return this.store.saveSession(stored).catch((err: unknown) => {
+      this.log.warn({ client_id: session.clientId, err: String(err) }, 'mqtt: could not save session');
+      throw err;
+    });
+  }
+
+  private newSession(clientId: string, persistent: boolean, expiryIntervalSec: number): Session {
+    const s = new Session(clientId, { persistent, expiryIntervalSec }, this.hooks, this.settings.maxQueuedMessages);
+    this.sessions.set(clientId, s);
+    this.stats.sessions = this.sessions.size;
+    return s;
+  }
+
+  private armExpiry(session: Session): void {
+    clearTimeout(session.expiryTimer);
+    if (session.expiryIntervalSec === NEVER_EXPIRES) return;
+    const at = session.disconnectedAt + session.expiryIntervalSec * 1000;
+    const wait = Math.max(0, at - this.now());
+    session.expiryTimer = setTimeout(() => {
+      if (wait > MAX_TIMER_MS) return this.armExpiry(session);
+      if (session.link) return;
+      this.endSession(session, 'expired', false);
+    }, Math.min(wait, MAX_TIMER_MS));
+    session.expiryTimer.unref();
+  }
+
+  // ------------------------------------------------------------------ subscriptions
+
+  /** Adds or replaces a subscription. Returns whether it is new (for retain handling 1). */
+  addSubscription(session: Session, sub: Subscription): boolean {
+    const existed = session.subscriptions.has(sub.filter);
+    if (existed) this.removeSubscription(session, sub.filter);
+    session.subscriptions.set(sub.filter, sub);
+    const entry: SubEntry = { session, sub };
+    if (sub.share) {
+      let share = this.shared.get(sub.share.filter, sub.share.group);
+      if (!share) {
+        share = { name: sub.share.group, group: new SharedGroup<SubEntry>(this.settings.sharedStrategy) };
+        this.shared.add(sub.share.filter, sub.share.group, share);
+      }
+      share.group.add(session.clientId, entry);
+    } else {
+      this.tree.add(sub.filter, session.clientId, entry);
+    }
+    return !existed;
+  }
+
+  removeSubscription(session: Session, filter: string): boolean {
+    const sub = session.subscriptions.get(filter);
+    if (!sub) return false;
+    session.subscriptions.delete(filter);
+    if (sub.share) {
+      const share = this.shared.get(sub.share.filter, sub.share.group);
+      if (share) {
+        share.group.remove(session.clientId);
+        if (share.group.size === 0) this.shared.remove(sub.share.filter, sub.share.group);
+      }
+    } else {
+      this.tree.remove(filter, session.clientId);
+    }
+    return true;
+  }
+
+  /** Sends the retained messages a new subscription asks for (MQTT 5 §3.3.1.3, retain handling). */
+  deliverRetained(session: Session, sub: Subscription, isNew: boolean): void {
+    if (sub.share) return; // retained messages are not sent to shared subscriptions (MQTT 5 §4.8.2)
+    if (sub.retainHandling === 2 || (sub.retainHandling === 1 && !isNew)) return;
+    const now = this.now();
+    for (const m of this.matchRetained(sub.filter)) {
+      if (isExpired(m, now)) {
+        this.retained.delete(m.topic);
+        continue;
+      }
+      const qos = (m.qos < sub.qos ? m.qos : sub.qos) as QoS;
+      this.deliver(session, m, qos, true, sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined, undefined, undefined);
+    }
+  }
+
+  matchRetained(filter: string): Message[] {
+    const out: Message[] = [];
+    const probe = new TopicTree<true>();
+    probe.add(filter, '', true);
+    for (const m of this.retained.values()) {
+      let hit = false;
+      probe.match(m.topic, () => (hit = true));
+      if (hit) out.push(m);
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ publish
+
+  /**
+   * Routes a message to every matching session (one copy per session at the
+   * highest QoS of its matching subscriptions, with all their subscription
+   * identifiers) and to one member of each matching shared group; stores it as
+   * retained when asked.
+   */
+  publish(msg: Message): PublishResult {
+    this.stats.messagesIn++;
+    const durable = this.durableScratch;
+    durable.length = 0;
+    if (msg.retain) {
+      if (msg.payload.length === 0) {
+        if (this.retained.delete(msg.topic)) durable.push(this.store.clearRetained(msg.topic));
+      } else {
+        this.retained.set(msg.topic, msg);
+        durable.push(this.store.setRetained(msg));
+      }
+      this.stats.retained = this.retained.size;
+    }
+    if (msg.topic.startsWith(DELAYED_PREFIX) && this.settings.delayedPublish) {
+      return { matched: 0, durable: durable.length ? Promise.all(durable).then(() => undefined) : undefined };
+    }
+    const matched = this.route(msg, durable);
+    let result: Promise<void> | undefined;
+    if (durable.length === 1) result = durable[0];
+    else if (durable.length > 1) result = Promise.all(durable).then(() => undefined);
+    durable.length = 0;
+    return { matched, durable: result };
+  }
+
+  private route(msg: Message, durable: Array<Promise<void>>): number {
+    const gen = ++this.routeGen;
+    const touched = this.touched;
+    touched.length = 0;
+    const publisher = msg.publisher;
+    const retainFlag = msg.retain;
+    this.tree.match(msg.topic, (e) => {
+      const sub = e.sub;
+      if (sub.noLocal && e.session.clientId === publisher) return;
+      const s = e.session;
+      const rap = sub.retainAsPublished && retainFlag;
+      if (s.matchGen !== gen) {
+        s.matchGen = gen;
+        s.matchQos = sub.qos;
+        s.matchRetain = rap;
+        s.matchSubIds = sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined;
+        touched.push(s);
+      } else {
+        if (sub.qos > s.matchQos) s.matchQos = sub.qos;
+        if (rap) s.matchRetain = true;
+        if (sub.subscriptionId !== undefined) (s.matchSubIds ??= []).push(sub.subscriptionId);
+      }
+    });
+    let matched = touched.length;
+    for (let i = 0; i < touched.length; i++) {
+      const s = touched[i] as Session;
+      const qos = (msg.qos < s.matchQos ? msg.qos : s.matchQos) as QoS;
+      this.deliver(s, msg, qos, s.matchRetain, s.matchSubIds, undefined, durable);
+    }
+    touched.length = 0;
+    this.shared.match(msg.topic, (share, group, filter) => {
+      const picked = share.group.pick(publisher, (e) => e.session.link !== undefined);
+      const chosen = picked ?? share.group.pick(publisher);
+      if (!chosen) return;
+      const e = chosen[1];
+      if (e.sub.noLocal && e.session.clientId === publisher) return;
+      matched++;
+      const qos = (msg.qos < e.sub.qos ? msg.qos : e.sub.qos) as QoS;
+      this.deliver(e.session, msg, qos, e.sub.retainAsPublished && retainFlag, e.sub.subscriptionId !== undefined ? [e.sub.subscriptionId] : undefined, `$share/${group}/${filter}`, durable);
+    });
+    return matched;
+  }
+
+  /** Hands one message to one session. */
+  private deliver(s: Session, msg: Message, qos: QoS, retain: boolean, subIds: readonly number[] | undefined, share: string | undefined, durable: Array<Promise<void>> | undefined): void {
+    if (qos === 0 && !s.link && !(s.persistent && this.settings.queueQos0)) {
+      this.drop('offline_qos0');
+      return;
+    }
+    const now = this.now();
+    if (isExpired(msg, now)) {
+      this.drop('expired');
+      return;
+    }
+    const out: Outgoing = { msg, qos, retain, subIds, mid: 0, packetId: 0, state: OutState.Queued, share };
+    if (!s.offer(out, now)) return;
+    // Stored after offer() so a full queue costs no write; mid is assigned synchronously, before any PUBACK can arrive.
+    if (qos > 0 && s.persistent) {
+      const p = this.store.appendMessage(s.clientId, out);
+      if (durable) durable.push(p);
+      else p.catch((err: unknown) => this.log.warn({ client_id: s.clientId, err: String(err) }, 'mqtt: could not store a message for a session'));
+    }
+  }
+
+  /** Routes a shared-subscription message that its member can no longer take to another member of the group. */
+  private reroute(out: Outgoing): void {
+    const share = out.share;
+    if (share === undefined) return;
+    const parsed = parseSharedFilter(share);
+    if (!parsed) return;
+    const entry = this.shared.get(parsed.filter, parsed.group);
+    const picked = entry?.group.pick(out.msg.publisher, (e) => e.session.link !== undefined);
+    if (!picked) {
+      this.drop('no_subscribers');
+      return;
+    }
+    const e = picked[1];
+    const qos = (out.msg.qos < e.sub.qos ? out.msg.qos : e.sub.qos) as QoS;
+    this.deliver(e.session, out.msg, qos, out.retain, out.subIds, share, undefined);
+  }
+
+  private redistributeShared(session: Session): void {
+    const taken = session.takeShared();
+    for (const out of taken) {
+      if (session.persistent && out.mid !== 0) this.store.messageDone(session.clientId, out);
+      this.reroute(out);
+    }
+  }
+
+  drop(reason: string, n = 1): void {
+    this.stats.dropped += n;
+    this.metrics.dropped.inc({ reason }, n);
+  }
+
+  // ------------------------------------------------------------------ wills
+
+  private publishWill(clientId: string, will: Will, delaySec: number): void {
+    if (delaySec <= 0) return this.publishWillNow(clientId, will);
+    const timer = setTimeout(() => {
+      this.pendingWills.delete(clientId);
+      this.publishWillNow(clientId, will);
+    }, Math.min(delaySec * 1000, MAX_TIMER_MS));
+    timer.unref();
+    this.pendingWills.set(clientId, { timer, will });
+  }
+
+  private publishWillNow(clientId: string, will: Will): void {
+    const msg = makeMessage({
+      topic: will.topic,
+      payload: will.payload,
+      qos: will.qos,
+      retain: will.retain,
+      properties: forwardedProperties(will.properties),
+      expirySec: will.properties?.messageExpiryInterval,
+      publisher: clientId,
+      now: this.now(),
+    });
+    const r = this.publish(msg);
+    r.durable?.catch((err: unknown) => this.log.warn({ client_id: clientId, err: String(err) }, 'mqtt: will message not stored'));
+  }
+
+  private cancelWill(clientId: string): void {
+    const w = this.pendingWills.get(clientId);
+    if (w) {
+      clearTimeout(w.timer);
+      this.pendingWills.delete(clientId);
+    }
+  }
+
+  // ------------------------------------------------------------------ delayed publish
+
+  /** `$delayed/{seconds}/{topic}`: stores the message and publishes it to `topic` later. Returns undefined if the topic is not a valid delayed form. */
+  publishDelayed(msg: Message): Promise<void> | undefined {
+    const rest = msg.topic.slice(DELAYED_PREFIX.length);
+    const slash = rest.indexOf('/');
+    if (slash <= 0) return undefined;
+    const secText = rest.slice(0, slash);
+    if (!/^\d{1,10}$/.test(secText)) return undefined;
+    const topic = rest.slice(slash + 1);
+    if (topic === '' || topic.includes('+') || topic.includes('#')) return undefined;
+    const seconds = Number(secText);
+    const inner: Message = { ...msg, topic };
+    const d: DelayedMessage = { id: 0, deliverAt: msg.receivedAt + seconds * 1000, msg: inner };
+    this.stats.messagesIn++;
+    return this.store.addDelayed(d).then(() => {
+      this.insertDelayed(d);
+    });
+  }
+
+  private insertDelayed(d: DelayedMessage): void {
+    let i = this.delayed.length;
+    while (i > 0 && (this.delayed[i - 1] as DelayedMessage).deliverAt > d.deliverAt) i--;
+    this.delayed.splice(i, 0, d);
+    if (i === 0) this.armDelayed();
+  }
+
+  private armDelayed(): void {
+    clearTimeout(this.delayedTimer);
+    const first = this.delayed[0];
+    if (!first || this.stopped) return;
+    const wait = Math.min(Math.max(0, first.deliverAt - this.now()), MAX_TIMER_MS);
+    this.delayedTimer = setTimeout(() => this.fireDelayed(), wait);
+    this.delayedTimer.unref();
+  }
+
+  private fireDelayed(): void {
+    const now = this.now();
+    while (this.delayed.length > 0 && (this.delayed[0] as DelayedMessage).deliverAt <= now) {
+      const d = this.delayed.shift() as DelayedMessage;
+      const r = this.publish({ ...d.msg, receivedAt: now });
+      const done = () => this.store.delayedDone(d.id);
+      if (r.durable) r.durable.then(done, (err: unknown) => this.log.warn({ err: String(err) }, 'mqtt: delayed message not stored'));
+      else done();
+    }
+    this.armDelayed();
+  }
+
+  get delayedCount(): number {
+    return this.delayed.length;
+  }
+
+  // ------------------------------------------------------------------ housekeeping
+
+  private sweep(): void {
+    const now = this.now();
+    for (const c of this.sockets) c.checkTimeouts(now);
+    for (const [topic, m] of this.retained) if (isExpired(m, now)) this.retained.delete(topic);
+  }
+
+  private publishSys(): void {
+    const node = this.settings.nodeId;
+    const base = `$SYS/brokers/${node}`;
+    const now = this.now();
+    const sys = (suffix: string, value: string | number) =>
+      this.publish(makeMessage({ topic: `${base}/${suffix}`, payload: Buffer.from(String(value)), qos: 0, retain: false, publisher: '', now }));
+    sys('version', this.versionText);
+    sys('uptime', Math.floor((now - this.startedAt) / 1000));
+    sys('clients/connected', this.connections.size);
+    sys('sessions/count', this.sessions.size);
+    sys('subscriptions/count', this.tree.size + this.sharedMembers());
+    sys('retained/count', this.retained.size);
+    sys('messages/received', this.stats.messagesIn);
+    sys('messages/sent', this.stats.messagesOut);
+    sys('messages/dropped', this.stats.dropped);
+    sys('bytes/received', this.stats.bytesIn);
+    sys('bytes/sent', this.stats.bytesOut);
+  }
+
+  versionText = 'robustmq-ts';
+
+  private sharedMembers(): number {
+    let n = 0;
+    for (const [, , e] of this.shared.entries()) n += e.group.size;
+    return n;
+  }
+
+  subscriptionCount(): number {
+    return this.tree.size + this.sharedMembers();
+  }
+}

@@ -1,0 +1,474 @@
+/**
+ * The MqttStore the server runs: session metadata and the retained-message index
+ * in the meta service; message bodies in storage shards of internal topics:
+ *
+ *   __mqtt.sessions.n<node>  the session log: for every persistent session, its
+ *                            QoS 1/2 messages (M), their completion (A), PUBREC
+ *                            seen (R), inbound QoS 2 packet ids (I) and clears (C)
+ *   __mqtt.retained          retained message bodies (meta holds topic -> offset)
+ *   __mqtt.delayed           $delayed publishes (D) and their delivery (X)
+ *
+ * Records are appended in batches (one storage append per event-loop turn), so a
+ * publish fanned out to many persistent sessions costs one write. On start the
+ * logs are replayed to rebuild queues; the log start is moved past records no
+ * longer needed (truncateBefore) every COMPACT_MS. A record is keyed by client id
+ * (session log) or topic (retained); its kind and small fields travel in headers.
+ */
+import type { Logger } from '../../common/logger.js';
+import type { AppendRecord, StorageAdapter, StoredRecord } from '../../storage/types.js';
+import type { ForwardedProperties, Message } from './message.js';
+import { OutState, type Outgoing } from './session.js';
+import type { DelayedMessage, MqttStore, RecoveredQueue, RecoveredState, StoredSession } from './store.js';
+import type { QoS, UserProperties } from './codec/packets.js';
+
+/** What the store needs from the meta service. */
+export interface MqttMetaPort {
+  sessions(): StoredSession[];
+  putSession(s: StoredSession): Promise<void>;
+  deleteSession(clientId: string): Promise<void>;
+  retainedIndex(): Array<{ topic: string; shard: string; offset: number }>;
+  setRetained(topic: string, shard: string, offset: number): Promise<void>;
+  clearRetained(topic: string): Promise<void>;
+  /** Creates (if missing) a one-shard internal topic kept forever and resolves with its shard id once the shard is open on this node. */
+  ensureInternalShard(topic: string): Promise<string>;
+}
+
+const COMPACT_MS = 10_000;
+const READ_BATCH = { maxRecords: 5000, maxBytes: 16 * 1024 * 1024 };
+
+const KIND = 'k';
+const META = 'j';
+const K_MSG = Buffer.from('M');
+const K_DONE = Buffer.from('A');
+const K_REL = Buffer.from('R');
+const K_SENT = Buffer.from('P');
+const K_IN = Buffer.from('I');
+const K_CLEAR = Buffer.from('C');
+const K_DELAYED = Buffer.from('D');
+const K_DELAYED_DONE = Buffer.from('X');
+
+/** Message fields besides the payload, as JSON in a header. */
+interface MessageMeta {
+  t: string;
+  q: QoS;
+  r: boolean;
+  e?: number;
+  p: string;
+  at: number;
+  fp?: { pfi?: number; ct?: string; rt?: string; cd?: string; up?: UserProperties };
+}
+
+function messageMeta(m: Message): MessageMeta {
+  const meta: MessageMeta = { t: m.topic, q: m.qos, r: m.retain, p: m.publisher, at: m.receivedAt };
+  if (m.expiresAt !== undefined) meta.e = m.expiresAt;
+  const fp = m.properties;
+  if (fp) {
+    meta.fp = {};
+    if (fp.payloadFormatIndicator !== undefined) meta.fp.pfi = fp.payloadFormatIndicator;
+    if (fp.contentType !== undefined) meta.fp.ct = fp.contentType;
+    if (fp.responseTopic !== undefined) meta.fp.rt = fp.responseTopic;
+    if (fp.correlationData !== undefined) meta.fp.cd = fp.correlationData.toString('base64');
+    if (fp.userProperties !== undefined) meta.fp.up = fp.userProperties;
+  }
+  return meta;
+}
+
+function messageFrom(meta: MessageMeta, payload: Buffer): Message {
+  let properties: ForwardedProperties | undefined;
+  if (meta.fp) {
+    properties = {};
+    if (meta.fp.pfi !== undefined) properties.payloadFormatIndicator = meta.fp.pfi;
+    if (meta.fp.ct !== undefined) properties.contentType = meta.fp.ct;
+    if (meta.fp.rt !== undefined) properties.responseTopic = meta.fp.rt;
+    if (meta.fp.cd !== undefined) properties.correlationData = Buffer.from(meta.fp.cd, 'base64');
+    if (meta.fp.up !== undefined) properties.userProperties = meta.fp.up;
+  }
+  return { topic: meta.t, payload, qos: meta.q, retain: meta.r, properties, expiresAt: meta.e, publisher: meta.p, receivedAt: meta.at };
+}
+
+function header(rec: StoredRecord, key: string): Buffer | undefined {
+  for (const h of rec.headers) if (h.key === key) return h.value;
+  return undefined;
+}
+
+function json(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value));
+}
+
+/** Appends to one shard in batches: everything added during one event-loop turn goes in one append. */
+class BatchedLog {
+  private pending: AppendRecord[] = [];
+  private waiters: Array<{ index: number; resolve: (offset: number) => void; reject: (err: unknown) => void }> = [];
+  private scheduled = false;
+  private inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly storage: StorageAdapter,
+    readonly shard: string,
+  ) {}
+
+  /** Adds a record; resolves with its offset once appended. */
+  add(rec: AppendRecord): Promise<number> {
+    const index = this.pending.push(rec) - 1;
+    this.schedule();
+    return new Promise((resolve, reject) => this.waiters.push({ index, resolve, reject }));
+  }
+
+  /** Adds a record nobody waits for (its failure is logged by the caller's error handler). */
+  addQuiet(rec: AppendRecord): void {
+    this.pending.push(rec);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  onError: (err: unknown) => void = () => undefined;
+
+  private flush(): void {
+    this.scheduled = false;
+    const records = this.pending;
+    const waiters = this.waiters;
+    if (records.length === 0) return;
+    this.pending = [];
+    this.waiters = [];
+    const p = this.storage.append(this.shard, records).then(
+      ({ baseOffset }) => {
+        const base = Number(baseOffset);
+        for (const w of waiters) w.resolve(base + w.index);
+      },
+      (err: unknown) => {
+        for (const w of waiters) w.reject(err);
+        if (waiters.length === 0) this.onError(err);
+      },
+    );
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  get busy(): boolean {
+    return this.scheduled || this.inFlight.size > 0;
+  }
+
+  async drain(): Promise<void> {
+    if (this.scheduled) this.flush();
+    await Promise.all([...this.inFlight]);
+  }
+
+  async readAll(fn: (rec: StoredRecord) => void): Promise<void> {
+    const info = await this.storage.shardInfo(this.shard);
+    let from = info.startOffset;
+    while (from < info.endOffset) {
+      const batch = await this.storage.read(this.shard, from, READ_BATCH);
+      if (batch.length === 0) break;
+      for (const r of batch) fn(r);
+      from = (batch[batch.length - 1] as StoredRecord).offset + 1n;
+    }
+  }
+
+  async endOffset(): Promise<bigint> {
+    return (await this.storage.shardInfo(this.shard)).endOffset;
+  }
+
+  truncateBefore(offset: bigint): Promise<void> {
+    return this.storage.truncateBefore(this.shard, offset);
+  }
+}
+
+export class DurableMqttStore implements MqttStore {
+  private sessionLog!: BatchedLog;
+  private retainedLog!: BatchedLog;
+  private delayedLog!: BatchedLog;
+  private nextMid = 1;
+  private nextDelayedId = 1;
+  /** Offsets of records still needed: session messages by mid, inbound QoS 2 ids by "client\0id", delayed by id. */
+  private readonly liveMessages = new Map<number, number>();
+  private readonly liveInbound = new Map<string, number>();
+  private readonly liveDelayed = new Map<number, number>();
+  /** mids finished before their append completed (the offset arrives later). */
+  private readonly doneEarly = new Set<number>();
+  private compactTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly meta: MqttMetaPort,
+    private readonly storageSource: { readonly adapter: StorageAdapter },
+    private readonly nodeId: number,
+    private readonly log: Logger,
+  ) {}
+
+  private storage!: StorageAdapter;
+
+  async open(): Promise<RecoveredState> {
+    this.storage = this.storageSource.adapter;
+    const [sessionShard, retainedShard, delayedShard] = await Promise.all([
+      this.meta.ensureInternalShard(`__mqtt.sessions.n${this.nodeId}`),
+      this.meta.ensureInternalShard('__mqtt.retained'),
+      this.meta.ensureInternalShard('__mqtt.delayed'),
+    ]);
+    this.sessionLog = new BatchedLog(this.storage, sessionShard);
+    this.retainedLog = new BatchedLog(this.storage, retainedShard);
+    this.delayedLog = new BatchedLog(this.storage, delayedShard);
+    for (const l of [this.sessionLog, this.retainedLog, this.delayedLog]) {
+      l.onError = (err) => this.log.warn({ shard: l.shard, err: String(err) }, 'mqtt: a store write failed');
+    }
+    const queues = await this.replaySessions();
+    const retained = await this.loadRetained();
+    const delayed = await this.replayDelayed();
+    const sessions = this.meta.sessions().filter((s) => s.nodeId === this.nodeId || !s.connected);
+    this.compactTimer = setInterval(() => void this.compact(), COMPACT_MS);
+    this.compactTimer.unref();
+    return { sessions, queues, retained, delayed };
+  }
+
+  private async replaySessions(): Promise<Map<string, RecoveredQueue>> {
+    const byClient = new Map<string, { messages: Map<number, Outgoing>; inbound: Map<number, number> }>();
+    const get = (clientId: string) => {
+      let q = byClient.get(clientId);
+      if (!q) byClient.set(clientId, (q = { messages: new Map(), inbound: new Map() }));
+      return q;
+    };
+    const midOwner = new Map<number, string>();
+    await this.sessionLog.readAll((rec) => {
+      const clientId = rec.key?.toString('utf8') ?? '';
+      const kind = header(rec, KIND)?.toString('latin1');
+      const offset = Number(rec.offset);
+      switch (kind) {
+        case 'M': {
+          const m = JSON.parse((header(rec, META) as Buffer).toString('utf8')) as MessageMeta & { mid: number; oq: QoS; or: boolean; s?: number[]; sh?: string };
+          const out: Outgoing = {
+            msg: messageFrom(m, rec.value ?? Buffer.alloc(0)),
+            qos: m.oq,
+            retain: m.or,
+            subIds: m.s,
+            mid: m.mid,
+            packetId: 0,
+            state: OutState.Queued,
+            share: m.sh,
+          };
+          get(clientId).messages.set(m.mid, out);
+          midOwner.set(m.mid, clientId);
+          this.liveMessages.set(m.mid, offset);
+          if (m.mid >= this.nextMid) this.nextMid = m.mid + 1;
+          break;
+        }
+        case 'A': {
+          for (const mid of JSON.parse((rec.value as Buffer).toString('utf8')) as number[]) {
+            byClient.get(midOwner.get(mid) ?? '')?.messages.delete(mid);
+            this.liveMessages.delete(mid);
+          }
+          break;
+        }
+        case 'P':
+        case 'R': {
+          const [mid, packetId] = JSON.parse((rec.value as Buffer).toString('utf8')) as [number, number];
+          const out = byClient.get(midOwner.get(mid) ?? '')?.messages.get(mid);
+          if (out) {
+            out.packetId = packetId;
+            out.state = kind === 'P' ? OutState.Published : OutState.Released;
+          }
+          break;
+        }
+        case 'I': {
+          const { id, on } = JSON.parse((rec.value as Buffer).toString('utf8')) as { id: number; on: boolean };
+          const q = get(clientId);
+          if (on) {
+            q.inbound.set(id, offset);
+            this.liveInbound.set(`${clientId}\0${id}`, offset);
+          } else {
+            q.inbound.delete(id);
+            this.liveInbound.delete(`${clientId}\0${id}`);
+          }
+          break;
+        }
+        case 'C': {
+          const q = byClient.get(clientId);
+          if (q) {
+            for (const mid of q.messages.keys()) this.liveMessages.delete(mid);
+            for (const id of q.inbound.keys()) this.liveInbound.delete(`${clientId}\0${id}`);
+            byClient.delete(clientId);
+          }
+          break;
+        }
+        default:
+          this.log.warn({ offset, kind }, 'mqtt: unknown record in the session log; skipped');
+      }
+    });
+    const out = new Map<string, RecoveredQueue>();
+    for (const [clientId, q] of byClient) {
+      if (q.messages.size === 0 && q.inbound.size === 0) continue;
+      // QoS 2 messages keep their packet ids and states (the client may hold them); QoS 1 ones
+      // are sent again as new deliveries (at least once allows it; their ids were not stored).
+      const messages = [...q.messages.values()];
+      out.set(clientId, { messages, inboundQos2: [...q.inbound.keys()] });
+    }
+    return out;
+  }
+
+  private async loadRetained(): Promise<Message[]> {
+    const out: Message[] = [];
+    for (const e of this.meta.retainedIndex()) {
+      try {
+        const [rec] = await this.storage.read(e.shard, BigInt(e.offset), { maxRecords: 1, maxBytes: 1 });
+        if (!rec || rec.offset !== BigInt(e.offset)) continue;
+        const meta = JSON.parse((header(rec, META) as Buffer).toString('utf8')) as MessageMeta;
+        out.push(messageFrom(meta, rec.value ?? Buffer.alloc(0)));
+      } catch (err) {
+        this.log.warn({ topic: e.topic, shard: e.shard, offset: e.offset, err: String(err) }, 'mqtt: retained message could not be read; skipped');
+      }
+    }
+    return out;
+  }
+
+  private async replayDelayed(): Promise<DelayedMessage[]> {
+    const live = new Map<number, DelayedMessage>();
+    await this.delayedLog.readAll((rec) => {
+      const kind = header(rec, KIND)?.toString('latin1');
+      if (kind === 'D') {
+        const m = JSON.parse((header(rec, META) as Buffer).toString('utf8')) as MessageMeta & { id: number; at2: number };
+        live.set(m.id, { id: m.id, deliverAt: m.at2, msg: messageFrom(m, rec.value ?? Buffer.alloc(0)) });
+        this.liveDelayed.set(m.id, Number(rec.offset));
+        if (m.id >= this.nextDelayedId) this.nextDelayedId = m.id + 1;
+      } else if (kind === 'X') {
+        const id = Number((rec.value as Buffer).toString('utf8'));
+        live.delete(id);
+        this.liveDelayed.delete(id);
+      }
+    });
+    return [...live.values()];
+  }
+
+  // ------------------------------------------------------------------ sessions
+
+  saveSession(s: StoredSession): Promise<void> {
+    return this.meta.putSession(s);
+  }
+
+  deleteSession(clientId: string): Promise<void> {
+    return this.meta.deleteSession(clientId);
+  }
+
+  appendMessage(clientId: string, out: Outgoing): Promise<void> {
+    const mid = this.nextMid++;
+    out.mid = mid;
+    const meta = { ...messageMeta(out.msg), mid, oq: out.qos, or: out.retain, ...(out.subIds ? { s: out.subIds } : {}), ...(out.share !== undefined ? { sh: out.share } : {}) };
+    const rec: AppendRecord = {
+      timestamp: out.msg.receivedAt,
+      key: Buffer.from(clientId, 'utf8'),
+      value: out.msg.payload,
+      headers: [
+        { key: KIND, value: K_MSG },
+        { key: META, value: json(meta) },
+      ],
+    };
+    return this.sessionLog.add(rec).then((offset) => {
+      if (this.doneEarly.delete(mid)) return;
+      this.liveMessages.set(mid, offset);
+    });
+  }
+
+  messageDone(clientId: string, out: Outgoing): void {
+    if (!this.liveMessages.delete(out.mid)) this.doneEarly.add(out.mid);
+    this.sessionLog.addQuiet(this.control(clientId, K_DONE, json([out.mid])));
+  }
+
+  messageReleased(clientId: string, out: Outgoing): void {
+    this.sessionLog.addQuiet(this.control(clientId, K_REL, json([out.mid, out.packetId])));
+  }
+
+  messagePublished(clientId: string, out: Outgoing): void {
+    this.sessionLog.addQuiet(this.control(clientId, K_SENT, json([out.mid, out.packetId])));
+  }
+
+  inboundQos2(clientId: string, packetId: number, received: boolean): Promise<void> {
+    const key = `${clientId}\0${packetId}`;
+    if (!received) this.liveInbound.delete(key);
+    return this.sessionLog.add(this.control(clientId, K_IN, json({ id: packetId, on: received }))).then((offset) => {
+      if (received) this.liveInbound.set(key, offset);
+    });
+  }
+
+  clearQueue(clientId: string): void {
+    for (const key of [...this.liveInbound.keys()]) if (key.startsWith(`${clientId}\0`)) this.liveInbound.delete(key);
+    this.sessionLog.addQuiet(this.control(clientId, K_CLEAR, null));
+  }
+
+  /** Forgets mids of a cleared session (the broker passes them when it knows them). */
+  private control(clientId: string, kind: Buffer, value: Buffer | null): AppendRecord {
+    return { timestamp: Date.now(), key: Buffer.from(clientId, 'utf8'), value, headers: [{ key: KIND, value: kind }] };
+  }
+
+  // ------------------------------------------------------------------ retained
+
+  async setRetained(msg: Message): Promise<void> {
+    const offset = await this.retainedLog.add({
+      timestamp: msg.receivedAt,
+      key: Buffer.from(msg.topic, 'utf8'),
+      value: msg.payload,
+      headers: [{ key: META, value: json(messageMeta(msg)) }],
+    });
+    await this.meta.setRetained(msg.topic, this.retainedLog.shard, offset);
+  }
+
+  async clearRetained(topic: string): Promise<void> {
+    await this.meta.clearRetained(topic);
+  }
+
+  // ------------------------------------------------------------------ delayed
+
+  async addDelayed(d: DelayedMessage): Promise<void> {
+    const id = this.nextDelayedId++;
+    d.id = id;
+    const offset = await this.delayedLog.add({
+      timestamp: d.msg.receivedAt,
+      key: null,
+      value: d.msg.payload,
+      headers: [
+        { key: KIND, value: K_DELAYED },
+        { key: META, value: json({ ...messageMeta(d.msg), id, at2: d.deliverAt }) },
+      ],
+    });
+    this.liveDelayed.set(id, offset);
+  }
+
+  delayedDone(id: number): void {
+    this.liveDelayed.delete(id);
+    this.delayedLog.addQuiet({ timestamp: Date.now(), key: null, value: Buffer.from(String(id)), headers: [{ key: KIND, value: K_DELAYED_DONE }] });
+  }
+
+  // ------------------------------------------------------------------ housekeeping
+
+  /** Moves each log's start past the records nothing needs any more. */
+  async compact(): Promise<void> {
+    if (this.closed) return;
+    const minOf = (...maps: Array<Map<unknown, number>>): number => {
+      let min = Infinity;
+      for (const m of maps) for (const v of m.values()) if (v < min) min = v;
+      return min;
+    };
+    try {
+      await this.truncate(this.sessionLog, minOf(this.liveMessages, this.liveInbound));
+      await this.truncate(this.delayedLog, minOf(this.liveDelayed));
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'mqtt: store compaction failed; will retry');
+    }
+  }
+
+  private async truncate(log: BatchedLog, minLive: number): Promise<void> {
+    // Appends whose offsets are not known yet could be cut off: try again next round.
+    if (log.busy) return;
+    // With nothing live, everything before the current end can go: records appended later land at or after it.
+    const end = await log.endOffset();
+    const before = minLive === Infinity ? end : BigInt(minLive);
+    if (before > 0n) await log.truncateBefore(before);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.compactTimer);
+    await Promise.all([this.sessionLog?.drain(), this.retainedLog?.drain(), this.delayedLog?.drain()]);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Builds the MQTT server of a broker node and connects it to the meta service
+ * (sessions, retained index, users, ACL rules) and the node's storage (the
+ * broker's internal topics).
+ */
+import type { Registry } from 'prom-client';
+import { MqttMetrics } from '../broker/mqtt/metrics.js';
+import { MqttServer, type MqttListenerSpec } from '../broker/mqtt/server.js';
+import { mqttSettings } from '../broker/mqtt/settings.js';
+import { DurableMqttStore, type MqttMetaPort } from '../broker/mqtt/durable-store.js';
+import type { UserDirectory } from '../broker/mqtt/auth.js';
+import type { StoredSession } from '../broker/mqtt/store.js';
+import { tlsConfigured, type Config } from '../common/config/index.js';
+import type { Logger } from '../common/logger.js';
+import { VERSION } from '../common/package-info.js';
+import type { MetaAgent } from '../meta/agent.js';
+import { encodeCommand, type MetaCommand } from '../meta/state/commands.js';
+import type { StorageService } from './storage-service.js';
+
+/** Raised when the meta service rejects a command the broker needed. */
+export class MetaCommandFailed extends Error {
+  constructor(
+    readonly kind: string,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`meta rejected ${kind}: ${code}: ${message}`);
+    this.name = 'MetaCommandFailed';
+  }
+}
+
+async function propose(agent: MetaAgent, cmd: MetaCommand, tolerate: readonly string[] = []): Promise<void> {
+  const { result } = await agent.client.propose(encodeCommand(cmd));
+  const r = result as { ok: boolean; code?: string; message?: string };
+  if (!r.ok && !tolerate.includes(r.code ?? '')) throw new MetaCommandFailed(cmd.kind, r.code ?? 'unknown', r.message ?? '');
+}
+
+function metaPort(config: Config, agent: MetaAgent, storage: StorageService): MqttMetaPort {
+  const view = agent.replica.view;
+  return {
+    sessions: (): StoredSession[] =>
+      view.mqttSessions.list().map((s) => ({
+        clientId: s.clientId,
+        expiryIntervalSec: s.expiryIntervalSec,
+        connected: s.connected,
+        lastSeenMs: s.lastSeenMs,
+        nodeId: s.nodeId,
+        subscriptions: s.subscriptions.map((x) => ({
+          filter: x.filter,
+          qos: x.qos,
+          noLocal: x.noLocal,
+          retainAsPublished: x.retainAsPublished,
+          retainHandling: x.retainHandling,
+          ...(x.subscriptionId !== undefined ? { subscriptionId: x.subscriptionId } : {}),
+        })),
+      })),
+    putSession: (s) => propose(agent, { kind: 'mqtt.session.put', ...s }),
+    deleteSession: (clientId) => propose(agent, { kind: 'mqtt.session.delete', clientId }, ['not_found']),
+    retainedIndex: () => view.mqttRetained.list().map((e) => ({ topic: e.topic, shard: e.shard, offset: e.offset })),
+    setRetained: (topic, shard, offset) => propose(agent, { kind: 'mqtt.retained.set', topic, shard, offset, nowMs: Date.now() }),
+    clearRetained: (topic) => propose(agent, { kind: 'mqtt.retained.clear', topic }, ['not_found']),
+    ensureInternalShard: async (topic) => {
+      const router = storage.adapter;
+      const wanted = config.storage.default_engine;
+      const engine = router.available(wanted) ? wanted : 'file';
+      if (!view.topics.get(topic)) {
+        await propose(agent, { kind: 'topic.create', name: topic, shards: 1, engine, retentionMs: -1, nowMs: Date.now() }, ['already_exists']);
+      }
+      const shard = `${topic}-0`;
+      const deadline = Date.now() + 15_000;
+      while (!router.hasShard(shard)) {
+        if (Date.now() > deadline) throw new Error(`internal topic ${topic}: shard ${shard} did not open on this node within 15 s`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return shard;
+    },
+  };
+}
+
+function userDirectory(agent: MetaAgent): UserDirectory {
+  const view = agent.replica.view;
+  let version = 0;
+  agent.replica.subscribe(({ event }) => {
+    if (event.type.startsWith('user.') || event.type.startsWith('mqtt.acl.') || event.type === 'state.restored') version++;
+  });
+  return {
+    getUser: (username) => {
+      const u = view.users.get(username);
+      return u ? { credential: u.passwordHash, superuser: u.superuser } : undefined;
+    },
+    aclRules: () =>
+      view.mqttAcl.list().map((r) => ({
+        permission: r.permission,
+        action: r.action,
+        topic: r.topic,
+        ...(r.user !== undefined ? { user: r.user } : {}),
+        ...(r.clientId !== undefined ? { clientId: r.clientId } : {}),
+      })),
+    version: () => version,
+  };
+}
+
+export function createMqttServer(config: Config, log: Logger, registry: Registry, agent: MetaAgent, storage: StorageService): MqttServer {
+  const m = config.mqtt;
+  const host = config.bind_host;
+  const listeners: MqttListenerSpec[] = [];
+  const tls = tlsConfigured(config);
+  if (m.tcp_port !== 0) listeners.push({ kind: 'tcp', host, port: m.tcp_port });
+  if (m.tls_port !== 0 && tls) listeners.push({ kind: 'tls', host, port: m.tls_port });
+  if (m.ws_port !== 0) listeners.push({ kind: 'ws', host, port: m.ws_port });
+  if (m.wss_port !== 0 && tls) listeners.push({ kind: 'wss', host, port: m.wss_port });
+  const settings = mqttSettings(config);
+  return new MqttServer({
+    settings,
+    // StorageService hands out its adapter once started; the store only asks for it in open().
+    store: new DurableMqttStore(metaPort(config, agent, storage), storage, config.node_id, log),
+    users: userDirectory(agent),
+    log,
+    metrics: new MqttMetrics(registry),
+    listeners,
+    ...(tls ? { tls: { cert: config.tls.cert as string, key: config.tls.key as string, ...(config.tls.ca !== undefined ? { ca: config.tls.ca } : {}), verifyClient: config.tls.verify_client } } : {}),
+    wsPath: m.ws_path,
+    version: VERSION,
+  });
+}
