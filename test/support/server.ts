@@ -27,12 +27,23 @@ export function tempDir(prefix = 'robust-test-'): string {
 export interface TestNodePorts {
   grpc: number;
   http: number;
+  /** Set when the config enables MQTT (writeTestConfig's `mqtt` option). */
+  mqtt?: number;
+  mqttWs?: number;
 }
 
 /** A config file in a fresh temp dir, on free loopback ports, with data under the same dir. */
-export async function writeTestConfig(extra = '', roles = '["meta", "broker", "journal"]'): Promise<{ file: string; dir: string; ports: TestNodePorts }> {
+/**
+ * `mqtt`: when given, the MQTT TCP and WebSocket listeners get free ports and these
+ * lines are added to the [mqtt] section (a config may not repeat a section).
+ */
+export async function writeTestConfig(extra = '', roles = '["meta", "broker", "journal"]', opts: { mqtt?: string } = {}): Promise<{ file: string; dir: string; ports: TestNodePorts }> {
   const dir = tempDir();
-  const ports = { grpc: await freePort(), http: await freePort() };
+  const ports: TestNodePorts = { grpc: await freePort(), http: await freePort() };
+  if (opts.mqtt !== undefined) {
+    ports.mqtt = await freePort();
+    ports.mqttWs = await freePort();
+  }
   const journal = await freePort();
   const file = join(dir, 'node.toml');
   writeFileSync(
@@ -52,8 +63,9 @@ format = "json"
 tcp_port = ${journal}
 
 [mqtt]
-tcp_port = 0
-ws_port = 0
+tcp_port = ${ports.mqtt ?? 0}
+ws_port = ${ports.mqttWs ?? 0}
+${opts.mqtt ?? ''}
 
 [kafka]
 tcp_port = 0
