@@ -691,7 +691,7 @@ export class MqttConnection implements SessionLink {
       this.sessionExpirySec = Math.min(expiry, this.broker.settings.maxSessionExpirySec);
     }
     if (p.reasonCode !== RC.DISCONNECT_WITH_WILL) this.will = undefined;
-    this.close(p.reasonCode === 0 ? 'client_disconnect' : `client_disconnect_0x${p.reasonCode.toString(16)}`, undefined, false, true);
+    this.close(p.reasonCode === 0 ? 'client_disconnect' : `client_disconnect_0x${p.reasonCode.toString(16)}`, undefined, false);
   }
 
   // ------------------------------------------------------------------ output
@@ -830,10 +830,10 @@ export class MqttConnection implements SessionLink {
 
   /**
    * Ends the connection. `reasonCode` is sent in a DISCONNECT to MQTT 5 clients
-   * after CONNACK (`notify`). A will is published unless the client sent a normal
-   * DISCONNECT (`graceful`).
+   * after CONNACK (`notify`). The will, if still set, is published (a normal
+   * DISCONNECT cleared it first).
    */
-  close(why: string, reasonCode: number | undefined, notify: boolean, graceful = false): void {
+  close(why: string, reasonCode: number | undefined, notify: boolean): void {
     if (this.phase === Phase.Closed) return;
     const wasConnected = this.phase === Phase.Connected;
     if (notify && wasConnected && this.level === 5 && reasonCode !== undefined) {
@@ -848,7 +848,7 @@ export class MqttConnection implements SessionLink {
     this.stream.end();
     // Give the DISCONNECT a moment to leave, then make sure the socket is gone.
     setTimeout(() => this.stream.destroy(), notify ? 200 : 0).unref();
-    const will = graceful ? undefined : this.will;
+    const will = this.will;
     this.broker.connectionClosed(this, wasConnected ? this.session : undefined, wasConnected ? will : undefined, this.sessionExpirySec);
     if (wasConnected) this.broker.log.debug({ client_id: this.clientId, reason: why }, 'mqtt: client disconnected');
   }
