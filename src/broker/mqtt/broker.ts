@@ -524,7 +524,7 @@ export class MqttBroker {
 
   drop(reason: string, n = 1): void {
     this.stats.dropped += n;
-    this.metrics.dropped.inc({ reason }, n);
+    this.metrics.drop(reason, n);
   }
 
   // ------------------------------------------------------------------ wills

@@ -137,7 +137,7 @@ export class MqttConnection implements SessionLink {
   private onData(chunk: Buffer): void {
     if (this.phase === Phase.Closed) return;
     this.broker.stats.bytesIn += chunk.length;
-    this.broker.metrics.bytesIn.inc(chunk.length);
+    this.broker.metrics.bytesIn(chunk.length);
     this.lastRx = this.broker.now();
     if (this.busy) {
       // CONNECT or AUTH is being processed: hold what follows (bounded: stop reading past two packets' worth).
@@ -176,7 +176,7 @@ export class MqttConnection implements SessionLink {
         }
         continue;
       }
-      this.broker.metrics.packetsIn.inc({ type: packet.type });
+      this.broker.metrics.packetIn(packet.type);
       this.handle(packet);
     }
   }
@@ -432,7 +432,7 @@ export class MqttConnection implements SessionLink {
     }
     const bad = topicNameError(topic, { maxLevels: s.maxTopicLevels });
     if (bad !== undefined) return this.close('topic_name_invalid', v5 ? RC.TOPIC_NAME_INVALID : undefined, true);
-    broker.metrics.messagesIn.inc({ qos: String(qos) });
+    broker.metrics.messageIn(qos);
     if (s.maxMessageRate > 0) this.throttle();
 
     if (qos === 2 && session.inboundQos2.has(p.packetId as number)) {
@@ -751,8 +751,7 @@ export class MqttConnection implements SessionLink {
       return;
     }
     broker.stats.messagesOut++;
-    broker.metrics.messagesOut.inc({ qos: String(out.qos) });
-    broker.metrics.deliveryLatency.observe((broker.now() - msg.receivedAt) / 1000);
+    broker.metrics.messageOut(out.qos, broker.now() - msg.receivedAt);
     this.write(buf, 'publish');
   }
 
@@ -781,8 +780,8 @@ export class MqttConnection implements SessionLink {
   private write(buf: Buffer, type: string): void {
     const broker = this.broker;
     broker.stats.bytesOut += buf.length;
-    broker.metrics.bytesOut.inc(buf.length);
-    broker.metrics.packetsOut.inc({ type });
+    broker.metrics.bytesOut(buf.length);
+    broker.metrics.packetOut(type);
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();

@@ -214,7 +214,7 @@ describe('limits and redirection', () => {
     await endClient(s);
     const pub = await connect(b.port, { protocolVersion: 5 });
     for (let i = 0; i < 5; i++) await pub.publishAsync('bq', String(i), { qos: 1 });
-    const dropped = (await b.metrics.dropped.get()).values.find((v) => v.labels['reason'] === 'queue_full')?.value;
+    const dropped = (await b.metrics.registry.getSingleMetric('robust_mqtt_messages_dropped_total')?.get())?.values.find((v) => v.labels['reason'] === 'queue_full')?.value;
     assert.equal(dropped, 2);
     const { client, inbox } = await connectWithInbox(b.port, { protocolVersion: 5, clientId: 'bounded', clean: false, properties: { sessionExpiryInterval: 60 } });
     await inbox.waitFor(3);
@@ -260,5 +260,21 @@ describe('durable state (session log, retained, delayed) across a broker restart
     await fresh.client.subscribeAsync('d/keep', { qos: 1 });
     assert.equal((await fresh.inbox.waitFor(1))[0]?.payload.toString(), 'retained');
     await Promise.all([endClient(client), endClient(fresh.client)]);
+  });
+});
+
+describe('$SYS topics', () => {
+  it('publishes broker facts under $SYS/brokers/<node>/ periodically', async () => {
+    const b = await broker({ settings: { sysIntervalMs: 200 } });
+    const { client, inbox } = await connectWithInbox(b.port, { protocolVersion: 5 });
+    await client.subscribeAsync('$SYS/brokers/1/#', { qos: 0 });
+    await inbox.waitFor(11, 3000);
+    const byTopic = new Map(inbox.messages.map((m) => [m.topic, m.payload.toString()]));
+    assert.equal(byTopic.get('$SYS/brokers/1/version'), 'test');
+    assert.equal(byTopic.get('$SYS/brokers/1/clients/connected'), '1');
+    for (const t of ['uptime', 'messages/received', 'messages/sent', 'bytes/received', 'bytes/sent', 'subscriptions/count', 'retained/count']) {
+      assert.match(byTopic.get(`$SYS/brokers/1/${t}`) ?? '', /^\d+$/, t);
+    }
+    await endClient(client);
   });
 });
