@@ -27,6 +27,7 @@ export type { UserCommand, UserCreateCommand, UserDeleteCommand, AclAddCommand, 
 export type { ConfigCommand, ConfigSetCommand, ConfigUnsetCommand } from './records/cluster-config.js';
 export type { MqttSessionCommand, MqttSessionPutCommand, MqttSessionDeleteCommand } from './records/mqtt-sessions.js';
 export type { MqttRetainedCommand, MqttRetainedSetCommand, MqttRetainedClearCommand } from './records/mqtt-retained.js';
+export type { MqttAclCommand, MqttAclAddCommand, MqttAclRemoveCommand, MqttAclReplaceCommand } from './records/mqtt-acl.js';
 export type {
   JournalSegmentCommand,
   JournalSegmentCreateCommand,

@@ -12,6 +12,7 @@ import type { ViewOf } from './registry.js';
 import { clusterConfigRecord } from './records/cluster-config.js';
 import { groupsRecord } from './records/groups.js';
 import { journalSegmentsRecord } from './records/journal-segments.js';
+import { mqttAclRecord } from './records/mqtt-acl.js';
 import { mqttRetainedRecord } from './records/mqtt-retained.js';
 import { mqttSessionsRecord } from './records/mqtt-sessions.js';
 import { nodesRecord } from './records/nodes.js';
@@ -29,6 +30,7 @@ export const defaultRecords = [
   mqttSessionsRecord,
   mqttRetainedRecord,
   journalSegmentsRecord,
+  mqttAclRecord,
 ] as const;
 
 export type DefaultRecords = typeof defaultRecords;

@@ -20,4 +20,5 @@ export type { UserRecord, UserEvent, UsersQuery } from './records/users.js';
 export type { ConfigEvent, ConfigQuery } from './records/cluster-config.js';
 export type { MqttSession, MqttSubscription, MqttSessionEvent, MqttSessionsQuery } from './records/mqtt-sessions.js';
 export type { RetainedEntry, MqttRetainedEvent, MqttRetainedQuery } from './records/mqtt-retained.js';
+export type { MqttAclEntry, MqttAclRuleFields, MqttAclEvent, MqttAclQuery } from './records/mqtt-acl.js';
 export type { SegmentRecord, JournalSegmentEvent, JournalSegmentsQuery } from './records/journal-segments.js';

@@ -40,7 +40,7 @@ describe('determinism and snapshots', () => {
     assert.equal(doc.format, SNAPSHOT_FORMAT);
     assert.equal(doc.version, SNAPSHOT_VERSION);
     assert.equal(doc.appliedIndex, sampleHistory().length);
-    assert.deepEqual(Object.keys(doc.records), ['config', 'groups', 'journalSegments', 'mqttRetained', 'mqttSessions', 'nodes', 'shards', 'topics', 'users']);
+    assert.deepEqual(Object.keys(doc.records), ['config', 'groups', 'journalSegments', 'mqttAcl', 'mqttRetained', 'mqttSessions', 'nodes', 'shards', 'topics', 'users']);
     assert.ok(text(h.machine.snapshot()).startsWith('{"appliedIndex":'), 'keys are sorted at every level');
   });
 
