@@ -13,12 +13,14 @@
  *   buffered amount is below the stream's high-water mark, otherwise when that frame
  *   has been handed to the kernel; so a slow reader pushes back on the writer.
  *   Several writes queued behind a slow one are coalesced into one frame when small.
- * - Closing: the peer closing (close frame, or the socket going away) ends the
- *   readable side; with `allowHalfOpen: false` the stream then finishes and emits
- *   'close'. `end()` sends a close frame (1000) after the queued data. `destroy()`
- *   terminates the WebSocket (the TCP socket is destroyed at once). A WebSocket error
- *   (for example a frame over `maxPayload`) destroys the stream with that error; the
- *   close frame ws sends for it (1009, 1002, ...) still reaches the peer.
+ * - Closing: the peer's close frame ends the readable side (like a TCP FIN); with
+ *   `allowHalfOpen: false` the stream then finishes and emits 'close' once the consumer
+ *   has read to the end. A connection lost without a close handshake (close code 1006)
+ *   destroys the stream at once, like a TCP reset. `end()` sends a close frame (1000)
+ *   after the queued data. `destroy()` terminates the WebSocket (the TCP socket is
+ *   destroyed at once). A WebSocket error (for example a frame over `maxPayload`)
+ *   destroys the stream with that error; the close frame ws sends for it (1009, 1002,
+ *   ...) still reaches the peer.
  */
 import { Duplex } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
@@ -43,7 +45,7 @@ export class WebSocketDuplex extends Duplex {
     this.ws = ws;
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(data, isBinary));
-    ws.on('close', () => this.onWsClose());
+    ws.on('close', (code: number) => this.onWsClose(code));
     ws.on('error', (err: Error) => {
       // ws has already sent the matching close frame (e.g. 1009 for a frame over
       // maxPayload) and will end the socket itself; do not cut that frame off.
@@ -76,7 +78,7 @@ export class WebSocketDuplex extends Duplex {
     if (!more) this.ws.pause();
   }
 
-  private onWsClose(): void {
+  private onWsClose(code: number): void {
     const cb = this.pendingWrite;
     this.pendingWrite = undefined;
     if (cb) cb(new Error('WebSocket closed before the data was sent'));
@@ -84,6 +86,10 @@ export class WebSocketDuplex extends Duplex {
       this.readEnded = true;
       if (!this.destroyed) this.push(null);
     }
+    // 1006: the connection went away without a close handshake (reset, terminate,
+    // network loss). Like a TCP socket that gets a reset, the stream closes now,
+    // whether or not its consumer is reading.
+    if (code === 1006 && !this.destroyed) this.destroy();
   }
 
   override _read(): void {
