@@ -4,6 +4,7 @@ import { renderPairs, renderTable } from '../admin/render.js';
 import type { NodeInfo } from '../common/node-info.js';
 import { VERSION } from '../common/package-info.js';
 import type { ClusterStatusView } from '../meta/service.js';
+import { CtlUsageError, MQTT_COMMANDS, MQTT_USAGE, type MqttCtlOptions } from './ctl-mqtt.js';
 
 const USAGE = `usage: robust-ctl [--server host:port] [--output table|json] <command>
 
@@ -26,7 +27,7 @@ commands:
   topic consume <name> [--shard N] [--from OFFSET] [--max N]
                                      read records by offset
   topic delete <name>
-
+${MQTT_USAGE}
 options:
   -s, --server      admin address of a node (default: $ROBUST_ADMIN or 127.0.0.1:58080)
   -o, --output      table (default) or json
@@ -40,7 +41,7 @@ interface Context {
   client: AdminClient;
   output: Output;
   args: string[];
-  options: { shards?: string; engine?: string; config?: string; shard?: string; key?: string; tag?: string; from?: string; max?: string };
+  options: { shards?: string; engine?: string; config?: string; shard?: string; key?: string; tag?: string; from?: string; max?: string } & MqttCtlOptions;
 }
 
 interface Command {
@@ -251,6 +252,7 @@ const COMMANDS: Command[] = [
       return output === 'json' ? json(res) : `deleted topic ${args[0]}\n`;
     },
   },
+  ...MQTT_COMMANDS,
 ];
 
 function usageError(message: string): never {
@@ -275,6 +277,19 @@ async function main(): Promise<void> {
         tag: { type: 'string' },
         from: { type: 'string' },
         max: { type: 'string' },
+        limit: { type: 'string' },
+        offset: { type: 'string' },
+        client: { type: 'string' },
+        qos: { type: 'string' },
+        retain: { type: 'boolean' },
+        permission: { type: 'string' },
+        action: { type: 'string' },
+        topic: { type: 'string' },
+        user: { type: 'string' },
+        'client-id': { type: 'string' },
+        position: { type: 'string' },
+        password: { type: 'string' },
+        superuser: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -304,6 +319,7 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(await command.run({ client, output, args, options: values }));
   } catch (err) {
+    if (err instanceof CtlUsageError) usageError(err.message);
     if (err instanceof AdminUnreachableError || err instanceof AdminApiError) {
       process.stderr.write(`robust-ctl: ${err.message}\n`);
       process.exit(1);

@@ -1,5 +1,6 @@
 import { addMetaRoutes, type MetaAdmin, type MetaResult } from '../admin/meta-routes.js';
 import { addRecordRoutes, type RecordsAdmin } from '../admin/record-routes.js';
+import { addMqttRoutes } from '../admin/mqtt-routes.js';
 import { HttpError } from '../admin/http-server.js';
 import type { NodeView } from '../admin/routes.js';
 import { BrokerService } from '../broker/service.js';
@@ -18,6 +19,7 @@ import { RpcClientPool } from '../rpc/client-pool.js';
 import { CommonServer } from './common-server.js';
 import { StorageService } from './storage-service.js';
 import { createMqttServer } from './mqtt-wiring.js';
+import { createMqttAdmin } from './mqtt-admin.js';
 import type { MqttServer } from '../broker/mqtt/server.js';
 import { NodeLifecycle } from './node.js';
 
@@ -75,6 +77,7 @@ export class RobustNode implements NodeView {
     this.metaAgent = new MetaAgent(config, log.child({ service: 'meta-client' }), this.rpcClients);
     addMetaRoutes(this.common.admin, this.metaAdmin());
     addRecordRoutes(this.common.admin, this.recordsAdmin());
+    addMqttRoutes(this.common.admin, createMqttAdmin({ config, agent: this.metaAgent, mqtt: () => this.mqtt, brokerRunning: () => this.lifecycle.serviceStates().some((s) => s.name === 'broker' && s.ready) }));
 
     const services: Service[] = [this.common];
     if (this.meta) services.push(this.meta);

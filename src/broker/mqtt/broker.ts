@@ -242,6 +242,7 @@ export class MqttBroker {
       this.connections.delete(conn.clientId);
       this.stats.connections = this.connections.size;
     }
+    if (this.sessions.get(conn.clientId) !== session) return; // ended meanwhile (operator delete)
     if (takenOver || session.link !== conn) {
       // Taken over: the new connection owns the session now; a will still fires (MQTT 5 §3.1.4: the old connection's will).
       if (will) this.publishWill(conn.clientId, will, 0);
@@ -272,6 +273,8 @@ export class MqttBroker {
   endSession(session: Session, reason: string, kickConnection: boolean): void {
     const clientId = session.clientId;
     if (this.sessions.get(clientId) !== session) return;
+    // Out of the map before the kick, so the connection's close sees the session already gone.
+    this.sessions.delete(clientId);
     if (kickConnection) this.connections.get(clientId)?.kick(0x98);
     clearTimeout(session.expiryTimer);
     for (const sub of [...session.subscriptions.values()]) this.removeSubscription(session, sub.filter);
@@ -287,7 +290,7 @@ export class MqttBroker {
     this.log.debug({ client_id: clientId, reason }, 'mqtt: session ended');
     // A will waiting for the session to end fires now (MQTT 5 §3.1.3.2).
     const pendingWill = this.pendingWills.get(clientId);
-    if (pendingWill && reason === 'expired') {
+    if (pendingWill) {
       clearTimeout(pendingWill.timer);
       this.pendingWills.delete(clientId);
       this.publishWillNow(clientId, pendingWill.will);

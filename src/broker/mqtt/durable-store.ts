@@ -403,18 +403,35 @@ export class DurableMqttStore implements MqttStore {
 
   // ------------------------------------------------------------------ retained
 
-  async setRetained(msg: Message): Promise<void> {
-    const offset = await this.retainedLog.add({
+  /** Writes for one topic run in order, so a clear cannot overtake the set before it. */
+  private readonly retainedChains = new Map<string, Promise<void>>();
+
+  private chainRetained(topic: string, write: () => Promise<void>): Promise<void> {
+    const prev = this.retainedChains.get(topic) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(write);
+    this.retainedChains.set(topic, next);
+    void next.finally(() => {
+      if (this.retainedChains.get(topic) === next) this.retainedChains.delete(topic);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  setRetained(msg: Message): Promise<void> {
+    // The body is appended now (batched with its neighbours); only the index update waits its turn.
+    const appended = this.retainedLog.add({
       timestamp: msg.receivedAt,
       key: Buffer.from(msg.topic, 'utf8'),
       value: msg.payload,
       headers: [{ key: META, value: json(messageMeta(msg)) }],
     });
-    await this.meta.setRetained(msg.topic, this.retainedLog.shard, offset);
+    appended.catch(() => undefined);
+    return this.chainRetained(msg.topic, async () => {
+      await this.meta.setRetained(msg.topic, this.retainedLog.shard, await appended);
+    });
   }
 
-  async clearRetained(topic: string): Promise<void> {
-    await this.meta.clearRetained(topic);
+  clearRetained(topic: string): Promise<void> {
+    return this.chainRetained(topic, () => this.meta.clearRetained(topic));
   }
 
   // ------------------------------------------------------------------ delayed
