@@ -263,6 +263,24 @@ describe('durable state (session log, retained, delayed) across a broker restart
   });
 });
 
+describe('retained set and clear in quick succession', () => {
+  it('a clear right after a set wins, also after a restart', async () => {
+    const meta = new FakeMeta();
+    const b1 = await startBroker({ meta });
+    const raw = await RawClient.open(b1.port);
+    await raw.connect();
+    raw.send({ type: 'publish', topic: 'rq/t', payload: Buffer.from('x'), qos: 0, retain: true, dup: false });
+    raw.send({ type: 'publish', topic: 'rq/t', payload: Buffer.alloc(0), qos: 1, retain: true, dup: false, packetId: 1 });
+    await raw.next('puback');
+    raw.close();
+    await b1.stop();
+    assert.equal(meta.retained.has('rq/t'), false);
+    const b2 = await startBroker({ meta });
+    brokers.push(b2);
+    assert.equal(b2.server.broker.retained.has('rq/t'), false);
+  });
+});
+
 describe('$SYS topics', () => {
   it('publishes broker facts under $SYS/brokers/<node>/ periodically', async () => {
     const b = await broker({ settings: { sysIntervalMs: 200 } });
