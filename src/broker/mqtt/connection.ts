@@ -378,9 +378,9 @@ export class MqttConnection implements SessionLink {
       if (this.phase === Phase.Authenticating) return this.refuse(RC.BAD_AUTHENTICATION_METHOD, 'bad_auth_method');
       return this.close('bad_auth_method', RC.BAD_AUTHENTICATION_METHOD, true);
     }
-    if (this.phase === Phase.Connected) {
-      // Re-authentication (MQTT 5 §4.12.1).
-      if (p.reasonCode !== RC.REAUTHENTICATE) return this.protocolError('AUTH without reason 0x19 while connected');
+    if (this.phase === Phase.Connected && p.reasonCode !== RC.CONTINUE_AUTHENTICATION) {
+      // Re-authentication (MQTT 5 §4.12.1) starts with 0x19; its later steps carry 0x18.
+      if (p.reasonCode !== RC.REAUTHENTICATE) return this.protocolError(`AUTH with reason 0x${p.reasonCode.toString(16)} while connected`);
       this.scram = this.auth.scramServer();
       const r = this.scram.first(props.authenticationData ?? Buffer.alloc(0));
       if ('error' in r) return this.close('not_authorized', RC.NOT_AUTHORIZED, true);

@@ -181,6 +181,25 @@ describe('authentication and ACL', () => {
     const other = await RawClient.open(b.port);
     const ack3 = await other.connect({ properties: { authenticationMethod: 'KERBEROS' } });
     assert.equal(ack3.reasonCode, RC.BAD_AUTHENTICATION_METHOD);
+
+    // Re-authentication on a live connection (MQTT 5 §4.12.1).
+    const live = await RawClient.open(b.port);
+    const s1 = new ScramClient('carol', 'pencil');
+    live.send({ type: 'connect', protocolName: 'MQTT', protocolLevel: 5, cleanStart: true, keepAlive: 30, clientId: 'scram-3', properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: s1.first() } });
+    const ch1 = await live.next('auth');
+    live.send({ type: 'auth', reasonCode: RC.CONTINUE_AUTHENTICATION, properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: s1.final(ch1.properties?.authenticationData as Buffer) } });
+    assert.equal((await live.next('connack')).reasonCode, 0);
+    const s2 = new ScramClient('carol', 'pencil');
+    live.send({ type: 'auth', reasonCode: RC.REAUTHENTICATE, properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: s2.first() } });
+    const ch2 = await live.next('auth');
+    assert.equal(ch2.reasonCode, RC.CONTINUE_AUTHENTICATION);
+    live.send({ type: 'auth', reasonCode: RC.CONTINUE_AUTHENTICATION, properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: s2.final(ch2.properties?.authenticationData as Buffer) } });
+    const done = await live.next('auth');
+    assert.equal(done.reasonCode, RC.SUCCESS);
+    assert.ok(s2.verifyServerFinal(done.properties?.authenticationData as Buffer));
+    live.send({ type: 'pingreq' });
+    await live.next('pingresp');
+    live.close();
   });
 });
 
