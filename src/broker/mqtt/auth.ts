@@ -101,6 +101,7 @@ export class MqttAuth {
       }
       this.compiledVersion = v;
     }
+    if (this.compiled.size === 0) return this.settings.aclDefault === 'allow';
     const d = aclDecision(this.compiled, { action, topic, clientId: who.clientId, ...(who.username !== undefined ? { username: who.username } : {}) });
     return (d ?? this.settings.aclDefault) === 'allow';
   }
