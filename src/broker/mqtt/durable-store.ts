@@ -33,7 +33,8 @@ export interface MqttMetaPort {
   ensureInternalShard(topic: string): Promise<string>;
 }
 
-const COMPACT_MS = 10_000;
+/** How often the logs are compacted when records finished since the last time (a scan of the live records). */
+const COMPACT_MS = 1_000;
 const READ_BATCH = { maxRecords: 5000, maxBytes: 16 * 1024 * 1024 };
 
 const KIND = 'k';
@@ -191,6 +192,8 @@ export class DurableMqttStore implements MqttStore {
   /** mids finished before their append completed (the offset arrives later). */
   private readonly doneEarly = new Set<number>();
   private compactTimer: NodeJS.Timeout | undefined;
+  /** Set when a record stopped being needed; compaction has work only then. */
+  private finishedSinceCompact = true;
   private closed = false;
 
   constructor(
@@ -371,6 +374,7 @@ export class DurableMqttStore implements MqttStore {
   }
 
   messageDone(clientId: string, out: Outgoing): void {
+    this.finishedSinceCompact = true;
     if (!this.liveMessages.delete(out.mid)) this.doneEarly.add(out.mid);
     this.sessionLog.addQuiet(this.control(clientId, K_DONE, json([out.mid])));
   }
@@ -385,13 +389,17 @@ export class DurableMqttStore implements MqttStore {
 
   inboundQos2(clientId: string, packetId: number, received: boolean): Promise<void> {
     const key = `${clientId}\0${packetId}`;
-    if (!received) this.liveInbound.delete(key);
+    if (!received) {
+      this.liveInbound.delete(key);
+      this.finishedSinceCompact = true;
+    }
     return this.sessionLog.add(this.control(clientId, K_IN, json({ id: packetId, on: received }))).then((offset) => {
       if (received) this.liveInbound.set(key, offset);
     });
   }
 
   clearQueue(clientId: string): void {
+    this.finishedSinceCompact = true;
     for (const key of [...this.liveInbound.keys()]) if (key.startsWith(`${clientId}\0`)) this.liveInbound.delete(key);
     this.sessionLog.addQuiet(this.control(clientId, K_CLEAR, null));
   }
@@ -452,6 +460,7 @@ export class DurableMqttStore implements MqttStore {
   }
 
   delayedDone(id: number): void {
+    this.finishedSinceCompact = true;
     this.liveDelayed.delete(id);
     this.delayedLog.addQuiet({ timestamp: Date.now(), key: null, value: Buffer.from(String(id)), headers: [{ key: KIND, value: K_DELAYED_DONE }] });
   }
@@ -460,7 +469,8 @@ export class DurableMqttStore implements MqttStore {
 
   /** Moves each log's start past the records nothing needs any more. */
   async compact(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || !this.finishedSinceCompact) return;
+    this.finishedSinceCompact = false;
     const minOf = (...maps: Array<Map<unknown, number>>): number => {
       let min = Infinity;
       for (const m of maps) for (const v of m.values()) if (v < min) min = v;
@@ -476,7 +486,10 @@ export class DurableMqttStore implements MqttStore {
 
   private async truncate(log: BatchedLog, minLive: number): Promise<void> {
     // Appends whose offsets are not known yet could be cut off: try again next round.
-    if (log.busy) return;
+    if (log.busy) {
+      this.finishedSinceCompact = true;
+      return;
+    }
     // With nothing live, everything before the current end can go: records appended later land at or after it.
     const end = await log.endOffset();
     const before = minLive === Infinity ? end : BigInt(minLive);
