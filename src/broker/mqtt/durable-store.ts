@@ -16,7 +16,8 @@
  */
 import type { Logger } from '../../common/logger.js';
 import type { AppendRecord, StorageAdapter, StoredRecord } from '../../storage/types.js';
-import type { ForwardedProperties, Message } from './message.js';
+import type { Message } from './message.js';
+import { decodeQueued, encodeQueued, messageFrom, messageMeta, type MessageMeta } from './store-records.js';
 import { OutState, type Outgoing } from './session.js';
 import type { DelayedMessage, MqttStore, RecoveredQueue, RecoveredState, StoredSession } from './store.js';
 import type { QoS, UserProperties } from './codec/packets.js';
@@ -39,6 +40,8 @@ const READ_BATCH = { maxRecords: 5000, maxBytes: 16 * 1024 * 1024 };
 
 const KIND = 'k';
 const META = 'j';
+/** Binary fields of a queued session message (store-records.ts). */
+const QUEUED = 'b';
 const K_MSG = Buffer.from('M');
 const K_DONE = Buffer.from('A');
 const K_REL = Buffer.from('R');
@@ -48,48 +51,17 @@ const K_CLEAR = Buffer.from('C');
 const K_DELAYED = Buffer.from('D');
 const K_DELAYED_DONE = Buffer.from('X');
 
-/** Message fields besides the payload, as JSON in a header. */
-interface MessageMeta {
-  t: string;
-  q: QoS;
-  r: boolean;
-  e?: number;
-  p: string;
-  at: number;
-  fp?: { pfi?: number; ct?: string; rt?: string; cd?: string; up?: UserProperties };
-}
-
-function messageMeta(m: Message): MessageMeta {
-  const meta: MessageMeta = { t: m.topic, q: m.qos, r: m.retain, p: m.publisher, at: m.receivedAt };
-  if (m.expiresAt !== undefined) meta.e = m.expiresAt;
-  const fp = m.properties;
-  if (fp) {
-    meta.fp = {};
-    if (fp.payloadFormatIndicator !== undefined) meta.fp.pfi = fp.payloadFormatIndicator;
-    if (fp.contentType !== undefined) meta.fp.ct = fp.contentType;
-    if (fp.responseTopic !== undefined) meta.fp.rt = fp.responseTopic;
-    if (fp.correlationData !== undefined) meta.fp.cd = fp.correlationData.toString('base64');
-    if (fp.userProperties !== undefined) meta.fp.up = fp.userProperties;
-  }
-  return meta;
-}
-
-function messageFrom(meta: MessageMeta, payload: Buffer): Message {
-  let properties: ForwardedProperties | undefined;
-  if (meta.fp) {
-    properties = {};
-    if (meta.fp.pfi !== undefined) properties.payloadFormatIndicator = meta.fp.pfi;
-    if (meta.fp.ct !== undefined) properties.contentType = meta.fp.ct;
-    if (meta.fp.rt !== undefined) properties.responseTopic = meta.fp.rt;
-    if (meta.fp.cd !== undefined) properties.correlationData = Buffer.from(meta.fp.cd, 'base64');
-    if (meta.fp.up !== undefined) properties.userProperties = meta.fp.up;
-  }
-  return { topic: meta.t, payload, qos: meta.q, retain: meta.r, properties, expiresAt: meta.e, publisher: meta.p, receivedAt: meta.at };
-}
-
 function header(rec: StoredRecord, key: string): Buffer | undefined {
   for (const h of rec.headers) if (h.key === key) return h.value;
   return undefined;
+}
+
+/** A control record's value: the message id (f64) and a packet id (u16). */
+function midRef(mid: number, packetId: number): Buffer {
+  const b = Buffer.allocUnsafe(10);
+  b.writeDoubleLE(mid, 0);
+  b.writeUInt16LE(packetId, 8);
+  return b;
 }
 
 function json(value: unknown): Buffer {
@@ -241,36 +213,26 @@ export class DurableMqttStore implements MqttStore {
       const offset = Number(rec.offset);
       switch (kind) {
         case 'M': {
-          const m = JSON.parse((header(rec, META) as Buffer).toString('utf8')) as MessageMeta & { mid: number; oq: QoS; or: boolean; s?: number[]; sh?: string };
-          const out: Outgoing = {
-            msg: messageFrom(m, rec.value ?? Buffer.alloc(0)),
-            qos: m.oq,
-            retain: m.or,
-            subIds: m.s,
-            mid: m.mid,
-            packetId: 0,
-            state: OutState.Queued,
-            share: m.sh,
-          };
-          get(clientId).messages.set(m.mid, out);
-          midOwner.set(m.mid, clientId);
-          this.liveMessages.set(m.mid, offset);
-          if (m.mid >= this.nextMid) this.nextMid = m.mid + 1;
+          const out = decodeQueued(header(rec, QUEUED) as Buffer, rec.value ?? Buffer.alloc(0));
+          get(clientId).messages.set(out.mid, out);
+          midOwner.set(out.mid, clientId);
+          this.liveMessages.set(out.mid, offset);
+          if (out.mid >= this.nextMid) this.nextMid = out.mid + 1;
           break;
         }
         case 'A': {
-          for (const mid of JSON.parse((rec.value as Buffer).toString('utf8')) as number[]) {
-            byClient.get(midOwner.get(mid) ?? '')?.messages.delete(mid);
-            this.liveMessages.delete(mid);
-          }
+          const mid = (rec.value as Buffer).readDoubleLE(0);
+          byClient.get(midOwner.get(mid) ?? '')?.messages.delete(mid);
+          this.liveMessages.delete(mid);
           break;
         }
         case 'P':
         case 'R': {
-          const [mid, packetId] = JSON.parse((rec.value as Buffer).toString('utf8')) as [number, number];
+          const v = rec.value as Buffer;
+          const mid = v.readDoubleLE(0);
           const out = byClient.get(midOwner.get(mid) ?? '')?.messages.get(mid);
           if (out) {
-            out.packetId = packetId;
+            out.packetId = v.readUInt16LE(8);
             out.state = kind === 'P' ? OutState.Published : OutState.Released;
           }
           break;
@@ -357,14 +319,13 @@ export class DurableMqttStore implements MqttStore {
   appendMessage(clientId: string, out: Outgoing): Promise<void> {
     const mid = this.nextMid++;
     out.mid = mid;
-    const meta = { ...messageMeta(out.msg), mid, oq: out.qos, or: out.retain, ...(out.subIds ? { s: out.subIds } : {}), ...(out.share !== undefined ? { sh: out.share } : {}) };
     const rec: AppendRecord = {
       timestamp: out.msg.receivedAt,
       key: Buffer.from(clientId, 'utf8'),
       value: out.msg.payload,
       headers: [
         { key: KIND, value: K_MSG },
-        { key: META, value: json(meta) },
+        { key: QUEUED, value: encodeQueued(out) },
       ],
     };
     return this.sessionLog.add(rec).then((offset) => {
@@ -376,15 +337,15 @@ export class DurableMqttStore implements MqttStore {
   messageDone(clientId: string, out: Outgoing): void {
     this.finishedSinceCompact = true;
     if (!this.liveMessages.delete(out.mid)) this.doneEarly.add(out.mid);
-    this.sessionLog.addQuiet(this.control(clientId, K_DONE, json([out.mid])));
+    this.sessionLog.addQuiet(this.control(clientId, K_DONE, midRef(out.mid, 0)));
   }
 
   messageReleased(clientId: string, out: Outgoing): void {
-    this.sessionLog.addQuiet(this.control(clientId, K_REL, json([out.mid, out.packetId])));
+    this.sessionLog.addQuiet(this.control(clientId, K_REL, midRef(out.mid, out.packetId)));
   }
 
   messagePublished(clientId: string, out: Outgoing): void {
-    this.sessionLog.addQuiet(this.control(clientId, K_SENT, json([out.mid, out.packetId])));
+    this.sessionLog.addQuiet(this.control(clientId, K_SENT, midRef(out.mid, out.packetId)));
   }
 
   inboundQos2(clientId: string, packetId: number, received: boolean): Promise<void> {

@@ -2,7 +2,8 @@
  * MQTT stream decoder for protocol levels 3 (3.1), 4 (3.1.1) and 5 (5.0), written from
  * the OASIS specifications (MQTT 3.1.1 §2-3, MQTT 5.0 §1.5, §2, §3).
  *
- * Pull style, the fastest shape we measured for a socket handler:
+ * Pull style (no callback per packet, and the caller decides when to stop pulling, e.g.
+ * while a CONNECT is being authenticated):
  *
  *   const dec = new MqttDecoder({ maxPacketSize: 1 << 20 });
  *   socket.on('data', (chunk) => {
@@ -138,6 +139,9 @@ export interface MqttDecoderOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Queued chunks smaller than this are copied into an accumulator of ACC_SIZE bytes. */
+const SMALL_CHUNK = 256;
+const ACC_SIZE = 4096;
 
 // ---------------------------------------------------------------------------------------
 // Fast string/slice primitives. Buffer.prototype.latin1Slice/utf8Slice skip the argument
@@ -764,6 +768,8 @@ export class MqttDecoder {
   private off = 0;
   private readonly queue: Buffer[] = [];
   private queued = 0;
+  private acc: Buffer | undefined; // accumulator for small queued chunks (see push)
+  private accUsed = 0;
   private error: MqttDecodeError | undefined;
 
   constructor(opts: MqttDecoderOptions) {
@@ -777,16 +783,40 @@ export class MqttDecoder {
     return this.cur.length - this.off + this.queued;
   }
 
-  /** Hands a received chunk to the decoder (kept by reference, never written to). */
+  /**
+   * Hands a received chunk to the decoder (kept by reference, never written to). Small
+   * chunks that must wait behind an incomplete packet are copied into a shared 4 KiB
+   * accumulator instead, so that a peer trickling bytes one TCP segment at a time cannot
+   * make the decoder hold one Buffer object (~200 bytes) per byte received.
+   */
   push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
+    const n = chunk.length;
+    if (n === 0) return;
     if (this.off >= this.cur.length && this.queue.length === 0) {
       this.cur = chunk;
       this.off = 0;
-    } else {
-      this.queue.push(chunk);
-      this.queued += chunk.length;
+      return;
     }
+    this.queued += n;
+    const q = this.queue;
+    if (n < SMALL_CHUNK) {
+      let acc = this.acc;
+      if (acc === undefined || this.accUsed + n > acc.length) {
+        acc = this.acc = Buffer.allocUnsafeSlow(ACC_SIZE); // own ArrayBuffer: views of it are recognisable
+        this.accUsed = 0;
+      }
+      const at = this.accUsed;
+      chunk.copy(acc, at);
+      this.accUsed = at + n;
+      const last = q.length > 0 ? q[q.length - 1]! : undefined;
+      if (last !== undefined && last.buffer === acc.buffer && last.byteOffset + last.length === at) {
+        q[q.length - 1] = acc.subarray(last.byteOffset, at + n); // extend the previous view
+      } else {
+        q.push(acc.subarray(at, at + n));
+      }
+      return;
+    }
+    q.push(chunk);
   }
 
   /**
@@ -801,8 +831,9 @@ export class MqttDecoder {
       if (off >= buf.length) {
         if (this.queue.length === 0) {
           if (buf.length !== 0) {
-            this.cur = EMPTY; // drop the reference to the consumed chunk
+            this.cur = EMPTY; // drop the references to consumed chunks
             this.off = 0;
+            this.acc = undefined;
           }
           return undefined;
         }

@@ -368,14 +368,13 @@ export function encode(p: Packet, level: ProtocolLevel): Buffer {
     }
     case 'connack':
       b[0] = 0x20;
-      b[1] = rl;
-      b[2] = p.sessionPresent && level > 3 ? 1 : 0;
+      o = wVarint(b, 1, rl);
+      b[o++] = p.sessionPresent && level > 3 ? 1 : 0;
       if (v5) {
-        b[3] = p.reasonCode;
-        o = wPropsBody(b, wVarint(b, 4, plen), p.properties);
+        b[o++] = p.reasonCode;
+        o = wPropsBody(b, wVarint(b, o, plen), p.properties);
       } else {
-        b[3] = connackReturnCodeV3(p.reasonCode);
-        o = 4;
+        b[o++] = connackReturnCodeV3(p.reasonCode);
       }
       break;
     case 'publish': {
