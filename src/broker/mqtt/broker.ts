@@ -577,7 +577,7 @@ export class MqttBroker {
     const topic = rest.slice(slash + 1);
     if (topic === '' || topic.includes('+') || topic.includes('#')) return undefined;
     const seconds = Number(secText);
-    const inner: Message = { ...msg, topic };
+    const inner: Message = { ...msg, topic, prepared: undefined };
     const d: DelayedMessage = { id: 0, deliverAt: msg.receivedAt + seconds * 1000, msg: inner };
     this.stats.messagesIn++;
     return this.store.addDelayed(d).then(() => {

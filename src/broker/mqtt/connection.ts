@@ -9,7 +9,7 @@ import type { ClientTransport } from '../network/listener.js';
 import { topicFilterError, topicNameError } from '../core/topic-names.js';
 import { parseSharedFilter } from '../core/shared-subscriptions.js';
 import type { ScramServer } from '../core/auth/scram.js';
-import { MqttDecoder, MqttDecodeError, encode } from './codec/index.js';
+import { MqttDecoder, MqttDecodeError, encode, encodePublish, encodePublishHeader, preparePublish, publishSize, type PublishDelivery } from './codec/index.js';
 import {
   CONNACK_V3,
   RC,
@@ -44,6 +44,8 @@ const enum Phase {
   Closed,
 }
 
+/** Payloads from this size on are written as their own buffer rather than copied into the packet. */
+const LARGE_PAYLOAD = 16 * 1024;
 /** Until CONNECT arrives, a connection may sit idle this long. */
 const CONNECT_TIMEOUT_MS = 10_000;
 const NO_EXPIRY = 0xffff_ffff;
@@ -78,6 +80,8 @@ export class MqttConnection implements SessionLink {
   /** Inbound QoS 1 publishes waiting for their durable writes (counted against our Receive Maximum). */
   private inboundUnacked = 0;
   private readonly acks: PendingAck[] = [];
+  /** Reused for every outgoing PUBLISH (no per-delivery object). */
+  private readonly delivery: PublishDelivery = { qos: 0, retain: false };
   private backlog: Buffer[] = [];
   private backlogBytes = 0;
   private busy = false;
@@ -705,54 +709,50 @@ export class MqttConnection implements SessionLink {
       broker.drop('slow_client_qos0');
       return;
     }
-    const v5 = this.level === 5;
-    let topic = msg.topic;
-    let properties: Properties | undefined;
-    if (v5) {
-      const now = broker.now();
-      const fp = msg.properties;
-      const expiry = remainingExpirySec(msg, now);
-      if (fp || expiry !== undefined || out.subIds || this.clientAliasMax > 0) {
-        properties = fp ? { ...fp } : {};
-        if (expiry !== undefined) properties.messageExpiryInterval = expiry;
-        if (out.subIds) properties.subscriptionIdentifiers = out.subIds as number[];
-        if (this.clientAliasMax > 0) {
-          const alias = this.outAliases.get(topic);
-          if (alias !== undefined) {
-            properties.topicAlias = alias;
-            topic = '';
-          } else if (this.outAliases.size < this.clientAliasMax) {
-            const a = this.outAliases.size + 1;
-            this.outAliases.set(topic, a);
-            properties.topicAlias = a;
-          }
+    const now = broker.now();
+    const prepared = (msg.prepared ??= preparePublish(msg.topic, msg.payload, msg.properties));
+    const d = this.delivery;
+    d.qos = out.qos;
+    d.retain = out.retain;
+    d.dup = dup && out.qos > 0;
+    d.packetId = out.qos > 0 ? out.packetId : undefined;
+    d.topicAlias = undefined;
+    d.omitTopic = undefined;
+    d.subscriptionIdentifiers = undefined;
+    d.messageExpiryInterval = undefined;
+    let newAlias = false;
+    if (this.level === 5) {
+      d.messageExpiryInterval = remainingExpirySec(msg, now);
+      if (out.subIds) d.subscriptionIdentifiers = out.subIds;
+      if (this.clientAliasMax > 0) {
+        const alias = this.outAliases.get(msg.topic);
+        if (alias !== undefined) {
+          d.topicAlias = alias;
+          d.omitTopic = true;
+        } else if (this.outAliases.size < this.clientAliasMax) {
+          d.topicAlias = this.outAliases.size + 1;
+          newAlias = true;
         }
       }
     }
-    const packet: PublishPacket = {
-      type: 'publish',
-      topic,
-      payload: msg.payload,
-      qos: out.qos,
-      retain: out.retain,
-      dup: dup && out.qos > 0,
-      ...(out.qos > 0 ? { packetId: out.packetId } : {}),
-      ...(properties ? { properties } : {}),
-    };
-    const buf = encode(packet, this.level);
-    if (buf.length > this.clientMaxPacket) {
+    if (publishSize(prepared, this.level, d) > this.clientMaxPacket) {
       // MQTT 5 §3.1.2.11.4: a packet too large for the client is discarded as if it had been delivered.
-      if (properties?.topicAlias !== undefined && topic !== '') this.outAliases.delete(msg.topic);
       broker.drop('too_large');
-      if (out.qos === 1) this.session?.puback(out.packetId, broker.now());
-      else if (out.qos === 2) {
-        this.session?.pubrec(out.packetId, true, broker.now());
-      }
+      if (out.qos === 1) this.session?.puback(out.packetId, now);
+      else if (out.qos === 2) this.session?.pubrec(out.packetId, true, now);
       return;
     }
+    if (newAlias) this.outAliases.set(msg.topic, d.topicAlias as number);
     broker.stats.messagesOut++;
-    broker.metrics.messageOut(out.qos, broker.now() - msg.receivedAt);
-    this.write(buf, 'publish');
+    broker.metrics.messageOut(out.qos, now - msg.receivedAt);
+    if (msg.payload.length >= LARGE_PAYLOAD) {
+      // Large bodies are not copied into the packet buffer: header, then the payload itself.
+      const header = encodePublishHeader(prepared, this.level, d);
+      this.write(header, 'publish', header.length + msg.payload.length);
+      this.stream.write(msg.payload);
+    } else {
+      this.write(encodePublish(prepared, this.level, d), 'publish');
+    }
   }
 
   sendPubrel(packetId: number): void {
@@ -777,10 +777,10 @@ export class MqttConnection implements SessionLink {
     this.write(encode(p, this.level), p.type);
   }
 
-  private write(buf: Buffer, type: string): void {
+  private write(buf: Buffer, type: string, bytes = buf.length): void {
     const broker = this.broker;
-    broker.stats.bytesOut += buf.length;
-    broker.metrics.bytesOut(buf.length);
+    broker.stats.bytesOut += bytes;
+    broker.metrics.bytesOut(bytes);
     broker.metrics.packetOut(type);
     if (!this.corked) {
       this.corked = true;

@@ -6,6 +6,7 @@
  * shares the same object and payload buffer.
  */
 import type { Properties, QoS, UserProperties } from './codec/packets.js';
+import type { PreparedPublish } from './codec/encoder.js';
 
 export interface ForwardedProperties {
   payloadFormatIndicator?: number;
@@ -27,6 +28,8 @@ export interface Message {
   /** Client id of the publisher ('' for messages the broker makes: $SYS, admin publish). */
   readonly publisher: string;
   readonly receivedAt: number;
+  /** The PUBLISH encoding shared by every delivery (topic and properties encoded once); built on first send. */
+  prepared?: PreparedPublish | undefined;
 }
 
 /** The properties of an incoming PUBLISH that are forwarded to subscribers. */
