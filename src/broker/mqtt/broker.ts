@@ -74,6 +74,10 @@ export class MqttBroker {
   private sysTimer: NodeJS.Timeout | undefined;
   private readonly pendingWills = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
   private stopped = false;
+  /** Durable work stop() must let finish before the store closes. */
+  private readonly pendingDurable = new Set<Promise<void>>();
+  /** Set while a connection is being taken over: whether the new one starts clean (the session ends). */
+  private takeoverEndsSession = false;
   private overflowLogged = 0;
 
   constructor(
@@ -184,6 +188,7 @@ export class MqttBroker {
     this.pendingWills.clear();
     for (const s of this.sessions.values()) clearTimeout(s.expiryTimer);
     for (const c of [...this.sockets]) c.shutdown();
+    await Promise.race([Promise.all([...this.pendingDurable]), new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.store.close();
   }
 
@@ -203,7 +208,11 @@ export class MqttBroker {
     const old = this.connections.get(clientId);
     // Registered first, so that the old connection's close sees it was taken over and leaves the session alone.
     this.connections.set(clientId, conn);
-    if (old && old !== conn) old.takenOver();
+    if (old && old !== conn) {
+      this.takeoverEndsSession = cleanStart;
+      old.takenOver();
+      this.takeoverEndsSession = false;
+    }
     this.cancelWill(clientId);
     let session = this.sessions.get(clientId);
     let present = false;
@@ -244,8 +253,9 @@ export class MqttBroker {
     }
     if (this.sessions.get(conn.clientId) !== session) return; // ended meanwhile (operator delete)
     if (takenOver || session.link !== conn) {
-      // Taken over: the new connection owns the session now; a will still fires (MQTT 5 §3.1.4: the old connection's will).
-      if (will) this.publishWill(conn.clientId, will, 0);
+      // Taken over: the new connection owns the session. The old connection's will fires unless
+      // it has a delay and the session continues (MQTT 5 §3.1.3.2: a new connection within the delay cancels it).
+      if (will && (this.takeoverEndsSession || (will.properties?.willDelayInterval ?? 0) === 0)) this.publishWillNow(conn.clientId, will);
       return;
     }
     const now = this.now();
@@ -607,8 +617,12 @@ export class MqttBroker {
       const d = this.delayed.shift() as DelayedMessage;
       const r = this.publish({ ...d.msg, receivedAt: now });
       const done = () => this.store.delayedDone(d.id);
-      if (r.durable) r.durable.then(done, (err: unknown) => this.log.warn({ err: String(err) }, 'mqtt: delayed message not stored'));
-      else done();
+      if (r.durable) {
+        // Marked delivered only once the publish is durable (at least once); stop() waits for it.
+        const p = r.durable.then(done, (err: unknown) => this.log.warn({ err: String(err) }, 'mqtt: delayed message not stored'));
+        this.pendingDurable.add(p);
+        void p.finally(() => this.pendingDurable.delete(p));
+      } else done();
     }
     this.armDelayed();
   }
