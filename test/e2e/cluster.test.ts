@@ -51,9 +51,13 @@ async function createTopic(viaNode: number, name: string): Promise<void> {
   assert.equal(res.status, 201, `create ${name} via node ${viaNode}: ${await res.text()}`);
 }
 
+/** Topics users created (the brokers' internal `__mqtt.*` topics left out). */
 async function topicNames(id: number): Promise<string[]> {
   const res = await fetch(`http://127.0.0.1:${ADMIN(id)}/api/v1/topics`);
-  return ((await res.json()) as { topics: Array<{ name: string }> }).topics.map((t) => t.name).sort();
+  return ((await res.json()) as { topics: Array<{ name: string }> }).topics
+    .map((t) => t.name)
+    .filter((n) => !n.startsWith('__'))
+    .sort();
 }
 
 async function stopAll(): Promise<void> {
