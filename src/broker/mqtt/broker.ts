@@ -188,6 +188,12 @@ export class MqttBroker {
     this.pendingWills.clear();
     for (const s of this.sessions.values()) clearTimeout(s.expiryTimer);
     for (const c of [...this.sockets]) c.shutdown();
+    // QoS 1 packet ids are not logged per send (QoS 2 ones are); on a graceful stop they are, so a
+    // resumed session gets its unacknowledged messages again under their original ids (MQTT 3.1.1 §4.4).
+    for (const s of this.sessions.values()) {
+      if (!s.persistent) continue;
+      for (const out of s.inflight.values()) if (out.qos === 1 && out.state === OutState.Published && out.mid !== 0) this.store.messagePublished(s.clientId, out);
+    }
     await Promise.race([Promise.all([...this.pendingDurable]), new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.store.close();
   }
@@ -501,13 +507,19 @@ export class MqttBroker {
       return;
     }
     const out: Outgoing = { msg, qos, retain, subIds, mid: 0, packetId: 0, state: OutState.Queued, share };
-    if (!s.offer(out, now)) return;
-    // Stored after offer() so a full queue costs no write; mid is assigned synchronously, before any PUBACK can arrive.
-    if (qos > 0 && s.persistent) {
-      const p = this.store.appendMessage(s.clientId, out);
-      if (durable) durable.push(p);
-      else p.catch((err: unknown) => this.log.warn({ client_id: s.clientId, err: String(err) }, 'mqtt: could not store a message for a session'));
+    if (qos === 0 || !s.persistent) {
+      s.offer(out, now);
+      return;
     }
+    if (s.queued >= this.settings.maxQueuedMessages && (!s.link || s.queued > 0)) {
+      s.offer(out, now); // reports the overflow; nothing is stored
+      return;
+    }
+    // Stored before offer(), so the message has its id when it is sent (a QoS 2 send logs its packet id).
+    const p = this.store.appendMessage(s.clientId, out);
+    if (durable) durable.push(p);
+    else p.catch((err: unknown) => this.log.warn({ client_id: s.clientId, err: String(err) }, 'mqtt: could not store a message for a session'));
+    if (!s.offer(out, now)) this.store.messageDone(s.clientId, out);
   }
 
   /** Routes a shared-subscription message that its member can no longer take to another member of the group. */

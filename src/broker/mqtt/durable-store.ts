@@ -265,8 +265,8 @@ export class DurableMqttStore implements MqttStore {
     const out = new Map<string, RecoveredQueue>();
     for (const [clientId, q] of byClient) {
       if (q.messages.size === 0 && q.inbound.size === 0) continue;
-      // QoS 2 messages keep their packet ids and states (the client may hold them); QoS 1 ones
-      // are sent again as new deliveries (at least once allows it; their ids were not stored).
+      // Messages with a P or R record keep their packet ids and states (QoS 2 always; QoS 1
+      // when the broker stopped gracefully); the rest are sent again as new deliveries.
       const messages = [...q.messages.values()];
       out.set(clientId, { messages, inboundQos2: [...q.inbound.keys()] });
     }

@@ -282,6 +282,35 @@ describe('durable state (session log, retained, delayed) across a broker restart
   });
 });
 
+describe('unacknowledged messages across a graceful restart', () => {
+  it('are resent with DUP under their original packet ids (QoS 1 and QoS 2)', async () => {
+    const meta = new FakeMeta();
+    const b1 = await startBroker({ meta });
+    const raw = await RawClient.open(b1.port);
+    await raw.connect({ clientId: 'keeps-ids', cleanStart: false, properties: { sessionExpiryInterval: 600 } });
+    raw.send({ type: 'subscribe', packetId: 1, subscriptions: [{ filter: 'ids/#', qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await raw.next('suback');
+    const pub = await connect(b1.port, { protocolVersion: 5 });
+    await pub.publishAsync('ids/1', 'q1', { qos: 1 });
+    await pub.publishAsync('ids/2', 'q2', { qos: 2 });
+    const first = [await raw.next('publish'), await raw.next('publish')];
+    await endClient(pub);
+    raw.close();
+    await b1.stop();
+    const b2 = await startBroker({ meta });
+    brokers.push(b2);
+    const again = await RawClient.open(b2.port);
+    const ack = await again.connect({ clientId: 'keeps-ids', cleanStart: false, properties: { sessionExpiryInterval: 600 } });
+    assert.equal(ack.sessionPresent, true);
+    const resent = [await again.next('publish'), await again.next('publish')];
+    assert.deepEqual(
+      resent.map((p) => [p.payload.toString(), p.qos, p.packetId, p.dup]),
+      first.map((p) => [p.payload.toString(), p.qos, p.packetId, true]),
+    );
+    again.close();
+  });
+});
+
 describe('retained set and clear in quick succession', () => {
   it('a clear right after a set wins, also after a restart', async () => {
     const meta = new FakeMeta();
