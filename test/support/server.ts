@@ -7,17 +7,25 @@ import { join, resolve } from 'node:path';
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const BIN = (name: 'robust-server' | 'robust-ctl' | 'robust-bench') => join(REPO_ROOT, 'bin', name);
 
-/** A port the OS says is free right now. */
+/** Ports handed out by this process recently: the OS may offer a just-closed port again at once. */
+const handedOut = new Set<number>();
+
+/** A port the OS says is free right now, and not one this process handed out before. */
 export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
+  for (;;) {
+    const port = await new Promise<number>((res, rej) => {
+      const s = createServer();
+      s.unref();
+      s.on('error', rej);
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => res(p));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export function tempDir(prefix = 'robust-test-'): string {
