@@ -93,6 +93,7 @@ export class MqttConnection implements SessionLink {
   private tokens = 0;
   private tokensAt = 0;
   private paused = false;
+  private throttled = false;
 
   constructor(
     private readonly broker: MqttBroker,
@@ -143,8 +144,8 @@ export class MqttConnection implements SessionLink {
     this.broker.stats.bytesIn += chunk.length;
     this.broker.metrics.bytesIn(chunk.length);
     this.lastRx = this.broker.now();
-    if (this.busy) {
-      // CONNECT or AUTH is being processed: hold what follows (bounded: stop reading past two packets' worth).
+    if (this.busy || this.throttled) {
+      // CONNECT or AUTH is being processed, or the client is over its message rate: hold what follows (bounded: stop reading past two packets' worth).
       this.backlog.push(chunk);
       this.backlogBytes += chunk.length;
       if (this.backlogBytes > 2 * this.broker.settings.maxPacketSize && !this.paused) {
@@ -160,7 +161,7 @@ export class MqttConnection implements SessionLink {
   /** Decodes and handles packets until the buffer is empty or a packet needs to wait (CONNECT, AUTH). */
   private drain(): void {
     for (;;) {
-      if (this.phase === Phase.Closed || this.busy) return;
+      if (this.phase === Phase.Closed || this.busy || this.throttled) return;
       let packet: Packet | undefined;
       try {
         packet = this.decoder.next();
@@ -537,19 +538,22 @@ export class MqttConnection implements SessionLink {
     }
   }
 
+  /** Token bucket of max_message_rate: past the rate, stop reading and decoding until tokens are back. */
   private throttle(): void {
     const rate = this.broker.settings.maxMessageRate;
     const now = this.broker.now();
     this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) * rate) / 1000);
     this.tokensAt = now;
     this.tokens -= 1;
-    if (this.tokens < 0 && !this.paused) {
-      this.paused = true;
+    if (this.tokens < 0 && !this.throttled) {
+      this.throttled = true;
       this.stream.pause();
       const wait = Math.ceil((-this.tokens * 1000) / rate);
       setTimeout(() => {
-        this.paused = false;
-        if (this.phase !== Phase.Closed) this.stream.resume();
+        this.throttled = false;
+        if (this.closed) return;
+        if (!this.paused) this.stream.resume();
+        this.drain();
       }, wait).unref();
     }
   }

@@ -241,6 +241,40 @@ describe('limits and redirection', () => {
     await Promise.all([endClient(client), endClient(pub)]);
   });
 
+  it('throttles a client above max_message_rate', async () => {
+    const b = await broker({ settings: { maxMessageRate: 50 } });
+    const { client: sub, inbox } = await connectWithInbox(b.port, { protocolVersion: 5 });
+    await sub.subscribeAsync('rate', { qos: 0 });
+    const pub = await connect(b.port, { protocolVersion: 5 });
+    const t0 = Date.now();
+    for (let i = 0; i < 100; i++) pub.publish('rate', String(i), { qos: 0 });
+    await inbox.waitFor(100, 6000);
+    const took = Date.now() - t0;
+    // 50 pass at once (a full bucket), the other 50 at 50/s.
+    assert.ok(took >= 800, `100 messages at 50/s took only ${took} ms`);
+    await Promise.all([endClient(sub), endClient(pub)]);
+  });
+
+  it('drops QoS 0 messages to a subscriber that does not read, and counts them', async () => {
+    const b = await broker({ settings: { slowClientBytes: 64 * 1024 } });
+    const raw = await RawClient.open(b.port);
+    await raw.connect();
+    raw.send({ type: 'subscribe', packetId: 1, subscriptions: [{ filter: 'flood', qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await raw.next('suback');
+    raw.socket.pause();
+    const pub = await RawClient.open(b.port);
+    await pub.connect();
+    const body = Buffer.alloc(1024, 1);
+    for (let i = 0; i < 20_000; i++) pub.send({ type: 'publish', topic: 'flood', payload: body, qos: 0, retain: false, dup: false });
+    pub.send({ type: 'pingreq' });
+    await pub.next('pingresp', () => true, 10_000);
+    assert.ok(b.metrics.droppedCount('slow_client_qos0') > 0, 'nothing was dropped for the slow subscriber');
+    const rss = process.memoryUsage().rss;
+    assert.ok(rss < 2 * 1024 ** 3, `memory grew to ${rss}`);
+    raw.close();
+    pub.close();
+  });
+
   it('speaks MQTT 3.1 (MQIsdp, level 3)', async () => {
     const b = await broker();
     const { client: sub, inbox } = await connectWithInbox(b.port, { protocolVersion: 3, protocolId: 'MQIsdp', clientId: 'old-client' });
