@@ -8,13 +8,12 @@ import type { Logger } from '../../common/logger.js';
 import { TopicTree } from '../core/topic-tree.js';
 import { SharedGroup, parseSharedFilter } from '../core/shared-subscriptions.js';
 import type { MqttConnection } from './connection.js';
-import { isExpired, makeMessage, type Message } from './message.js';
+import { forwardedProperties, isExpired, makeMessage, type Message } from './message.js';
 import type { MqttMetrics } from './metrics.js';
 import { OutState, Session, type Outgoing, type SessionHooks, type Subscription } from './session.js';
 import type { MqttSettings } from './settings.js';
 import type { DelayedMessage, MqttStore, StoredSession } from './store.js';
 import type { QoS, Will } from './codec/packets.js';
-import { forwardedProperties } from './message.js';
 
 /** A subscription as held in the topic tree: the session it belongs to and its options. */
 interface SubEntry {

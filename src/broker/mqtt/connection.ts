@@ -29,7 +29,7 @@ import {
 import { SCRAM_METHOD, type MqttAuth } from './auth.js';
 import type { MqttBroker } from './broker.js';
 import { forwardedProperties, makeMessage, remainingExpirySec } from './message.js';
-import { OutState, type Outgoing, type Session, type SessionLink, type Subscription } from './session.js';
+import type { Outgoing, Session, SessionLink, Subscription } from './session.js';
 import { randomUUID } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 
@@ -878,4 +878,3 @@ export class MqttConnection implements SessionLink {
   }
 }
 
-export { OutState };
