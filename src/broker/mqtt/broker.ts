@@ -47,6 +47,7 @@ export interface BrokerStats {
 }
 
 const NEVER_EXPIRES = 0xffff_ffff;
+const NO_MESSAGE: Message = { topic: '', payload: Buffer.alloc(0), qos: 0, retain: false, properties: undefined, expiresAt: undefined, publisher: '', receivedAt: 0 };
 const DELAYED_PREFIX = '$delayed/';
 /** setTimeout's largest delay; longer timers are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -73,6 +74,8 @@ export class MqttBroker {
   private sysTimer: NodeJS.Timeout | undefined;
   private readonly pendingWills = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
   private stopped = false;
+  /** The one Outgoing every direct QoS 0 delivery borrows. */
+  private readonly qos0Scratch: { -readonly [K in keyof Outgoing]: Outgoing[K] } = { msg: NO_MESSAGE, qos: 0, retain: false, subIds: undefined, mid: 0, packetId: 0, state: OutState.Queued, share: undefined };
   /** Durable work stop() must let finish before the store closes. */
   private readonly pendingDurable = new Set<Promise<void>>();
   /** Set while a connection is being taken over: whether the new one starts clean (the session ends). */
@@ -503,6 +506,18 @@ export class MqttBroker {
     const now = this.now();
     if (isExpired(msg, now)) {
       this.drop('expired');
+      return;
+    }
+    const link = s.link;
+    if (qos === 0 && link && s.queued === 0) {
+      // QoS 0 to a connected client with nothing queued ahead: written now, nothing kept, no allocation.
+      const q0 = this.qos0Scratch;
+      q0.msg = msg;
+      q0.retain = retain;
+      q0.subIds = subIds;
+      link.sendPublish(q0, false);
+      q0.msg = NO_MESSAGE;
+      q0.subIds = undefined;
       return;
     }
     const out: Outgoing = { msg, qos, retain, subIds, mid: 0, packetId: 0, state: OutState.Queued, share };

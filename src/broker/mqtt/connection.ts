@@ -75,8 +75,9 @@ export class MqttConnection implements SessionLink {
   private clientReceiveMax = 65535;
   private clientMaxPacket = Infinity;
   private clientAliasMax = 0;
-  private readonly inAliases = new Map<number, string>();
-  private readonly outAliases = new Map<string, number>();
+  /** Topic aliases (MQTT 5), made on first use: most connections never have any. */
+  private inAliases: Map<number, string> | undefined;
+  private outAliases: Map<string, number> | undefined;
   /** Inbound QoS 1 publishes waiting for their durable writes (counted against our Receive Maximum). */
   private inboundUnacked = 0;
   private readonly acks: PendingAck[] = [];
@@ -430,10 +431,10 @@ export class MqttConnection implements SessionLink {
       const alias = props.topicAlias;
       if (alias === 0 || alias > s.topicAliasMaximum) return this.close('topic_alias_invalid', RC.TOPIC_ALIAS_INVALID, true);
       if (topic === '') {
-        const known = this.inAliases.get(alias);
+        const known = this.inAliases?.get(alias);
         if (known === undefined) return this.protocolError(`topic alias ${alias} is not set`);
         topic = known;
-      } else this.inAliases.set(alias, topic);
+      } else (this.inAliases ??= new Map()).set(alias, topic);
     }
     const bad = topicNameError(topic, { maxLevels: s.maxTopicLevels });
     if (bad !== undefined) return this.close('topic_name_invalid', v5 ? RC.TOPIC_NAME_INVALID : undefined, true);
@@ -729,12 +730,13 @@ export class MqttConnection implements SessionLink {
       d.messageExpiryInterval = remainingExpirySec(msg, now);
       if (out.subIds) d.subscriptionIdentifiers = out.subIds;
       if (this.clientAliasMax > 0) {
-        const alias = this.outAliases.get(msg.topic);
+        const aliases = (this.outAliases ??= new Map());
+        const alias = aliases.get(msg.topic);
         if (alias !== undefined) {
           d.topicAlias = alias;
           d.omitTopic = true;
-        } else if (this.outAliases.size < this.clientAliasMax) {
-          d.topicAlias = this.outAliases.size + 1;
+        } else if (aliases.size < this.clientAliasMax) {
+          d.topicAlias = aliases.size + 1;
           newAlias = true;
         }
       }
@@ -746,7 +748,7 @@ export class MqttConnection implements SessionLink {
       else if (out.qos === 2) this.session?.pubrec(out.packetId, true, now);
       return;
     }
-    if (newAlias) this.outAliases.set(msg.topic, d.topicAlias as number);
+    if (newAlias) this.outAliases?.set(msg.topic, d.topicAlias as number);
     broker.stats.messagesOut++;
     broker.metrics.messageOut(out.qos, now - msg.receivedAt);
     if (msg.payload.length >= LARGE_PAYLOAD) {
