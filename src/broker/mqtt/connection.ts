@@ -9,7 +9,7 @@ import type { ClientTransport } from '../network/listener.js';
 import { topicFilterError, topicNameError } from '../core/topic-names.js';
 import { parseSharedFilter } from '../core/shared-subscriptions.js';
 import type { ScramServer } from '../core/auth/scram.js';
-import { MqttDecoder, MqttDecodeError, encode, encodePublish, encodePublishHeader, preparePublish, publishSize, type PublishDelivery } from './codec/index.js';
+import { MqttDecoder, MqttDecodeError, encode, encodePublishHeader, preparePublish, publishSize, writePublish, type PublishDelivery } from './codec/index.js';
 import {
   CONNACK_V3,
   RC,
@@ -44,6 +44,9 @@ const enum Phase {
   Closed,
 }
 
+/** Bounds of the per-tick output chunk. */
+const MIN_CHUNK = 512;
+const MAX_CHUNK = 64 * 1024;
 /** Payloads from this size on are written as their own buffer rather than copied into the packet. */
 const LARGE_PAYLOAD = 16 * 1024;
 /** Until CONNECT arrives, a connection may sit idle this long. */
@@ -86,7 +89,11 @@ export class MqttConnection implements SessionLink {
   private backlog: Buffer[] = [];
   private backlogBytes = 0;
   private busy = false;
-  private corked = false;
+  /** This tick's output (see reserve()). */
+  private out: Buffer | undefined;
+  private outLen = 0;
+  private flushQueued = false;
+  private chunkBytes = MIN_CHUNK;
   private scram: ScramServer | undefined;
   private authMethod: string | undefined;
   private pendingConnect: ConnectPacket | undefined;
@@ -741,7 +748,8 @@ export class MqttConnection implements SessionLink {
         }
       }
     }
-    if (publishSize(prepared, this.level, d) > this.clientMaxPacket) {
+    const size = publishSize(prepared, this.level, d);
+    if (size > this.clientMaxPacket) {
       // MQTT 5 §3.1.2.11.4: a packet too large for the client is discarded as if it had been delivered.
       broker.drop('too_large');
       if (out.qos === 1) this.session?.puback(out.packetId, now);
@@ -754,10 +762,14 @@ export class MqttConnection implements SessionLink {
     if (msg.payload.length >= LARGE_PAYLOAD) {
       // Large bodies are not copied into the packet buffer: header, then the payload itself.
       const header = encodePublishHeader(prepared, this.level, d);
-      this.write(header, 'publish', header.length + msg.payload.length);
+      this.account(header.length + msg.payload.length, 'publish');
+      this.flushOut();
+      this.stream.write(header);
       this.stream.write(msg.payload);
     } else {
-      this.write(encodePublish(prepared, this.level, d), 'publish');
+      this.account(size, 'publish');
+      const at = this.reserve(size); // may start a new chunk: read this.out after it
+      writePublish(this.out as Buffer, at, prepared, this.level, d);
     }
   }
 
@@ -781,22 +793,57 @@ export class MqttConnection implements SessionLink {
   private sendNow(p: Packet): void {
     if (this.phase === Phase.Closed) return;
     this.write(encode(p, this.level), p.type);
+    this.flushOut();
   }
 
-  private write(buf: Buffer, type: string, bytes = buf.length): void {
+  private write(buf: Buffer, type: string): void {
+    this.account(buf.length, type);
+    const at = this.reserve(buf.length); // may start a new chunk: read this.out after it
+    buf.copy(this.out as Buffer, at);
+  }
+
+  private account(bytes: number, type: string): void {
     const broker = this.broker;
     broker.stats.bytesOut += bytes;
     broker.metrics.bytesOut(bytes);
     broker.metrics.packetOut(type);
-    if (!this.corked) {
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.stream.uncork();
-      });
+  }
+
+  /**
+   * Room for `n` bytes in this tick's output chunk; returns the offset to write at.
+   * Every packet of a tick goes into one chunk, written with one stream.write at the
+   * end of the tick: one syscall and no per-packet stream bookkeeping. The chunk is
+   * let go at the flush (an idle connection holds none); its size follows the
+   * connection's recent traffic.
+   */
+  private reserve(n: number): number {
+    let out = this.out;
+    if (out === undefined || this.outLen + n > out.length) {
+      this.flushOut();
+      out = this.out = Buffer.allocUnsafe(Math.max(n, this.chunkBytes));
+      this.outLen = 0;
     }
-    this.stream.write(buf);
+    const at = this.outLen;
+    this.outLen = at + n;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(this.flushOutFn);
+    }
+    return at;
+  }
+
+  private readonly flushOutFn = (): void => this.flushOut();
+
+  private flushOut(): void {
+    this.flushQueued = false;
+    const out = this.out;
+    if (out === undefined || this.outLen === 0) return;
+    const n = this.outLen;
+    this.out = undefined;
+    this.outLen = 0;
+    this.chunkBytes = Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, 2 * n));
+    if (this.stream.destroyed) return;
+    this.stream.write(n === out.length ? out : out.subarray(0, n));
   }
 
   // ------------------------------------------------------------------ closing
@@ -846,10 +893,7 @@ export class MqttConnection implements SessionLink {
     }
     this.phase = Phase.Closed;
     this.broker.metrics.disconnects.inc({ reason: why });
-    if (this.corked) {
-      this.corked = false;
-      this.stream.uncork();
-    }
+    this.flushOut();
     this.stream.end();
     // Give the DISCONNECT a moment to leave, then make sure the socket is gone.
     setTimeout(() => this.stream.destroy(), notify ? 200 : 0).unref();
