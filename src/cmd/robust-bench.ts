@@ -1,19 +1,85 @@
+/**
+ * robust-bench: load generator for MQTT brokers (ours and peers). Thin: parse argv, run
+ * the workload (src/loadgen), print a table or one JSON object. Exit codes: 0 done,
+ * 1 the run failed (cannot connect, CONNACK refused, connection lost), 2 bad usage.
+ * Ctrl-C ends the measured window early and reports; a second Ctrl-C exits at once.
+ */
 import { VERSION } from '../common/package-info.js';
+import { RunError, UsageError } from '../loadgen/errors.js';
+import { USAGE, parseCommand, type ParsedCommand } from '../loadgen/options.js';
+import { progressLine, renderTable } from '../loadgen/report.js';
+import { runBench } from '../loadgen/run.js';
 
-const USAGE = `usage: robust-bench <protocol> <workload> [options]
+function die(message: string, code: number): never {
+  process.stderr.write(`robust-bench: ${message}\n`);
+  process.exit(code);
+}
 
-Load generator for RobustMQ-TS and its peers. The MQTT workloads
-(conn, pub, sub, pubsub) and Kafka workloads (produce, consume) arrive with
-the benchmark issue; this build only prints this help.
-`;
-
-const args = process.argv.slice(2);
-if (args.includes('--version') || args.includes('-v')) {
-  process.stdout.write(`robust-bench ${VERSION}\n`);
-} else {
-  process.stdout.write(USAGE);
-  if (args.length > 0 && !args.includes('--help') && !args.includes('-h')) {
-    process.stderr.write(`robust-bench: no workloads in this build yet\n`);
-    process.exitCode = 2;
+async function main(): Promise<void> {
+  let cmd: ParsedCommand;
+  try {
+    cmd = parseCommand(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`robust-bench: ${err.message}\n(robust-bench --help for the options)\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (cmd.kind === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (cmd.kind === 'version') {
+    process.stdout.write(`robust-bench ${VERSION}\n`);
+    return;
+  }
+  const o = cmd.options;
+  const tty = process.stdout.isTTY === true;
+  let drawn = false;
+  const clearLine = () => {
+    if (drawn) {
+      process.stdout.write('\r\x1b[2K');
+      drawn = false;
+    }
+  };
+  const abort = new AbortController();
+  let interrupts = 0;
+  process.on('SIGINT', () => {
+    interrupts++;
+    if (interrupts > 1) {
+      clearLine();
+      process.exit(130);
+    }
+    abort.abort();
+  });
+  try {
+    const result = await runBench(o, {
+      signal: abort.signal,
+      ...(tty
+        ? {
+            onProgress: (p) => {
+              const line = progressLine(p, o.workload);
+              const cols = process.stdout.columns ?? 120;
+              process.stdout.write(`\r\x1b[2K${line.length >= cols ? line.slice(0, cols - 1) : line}`);
+              drawn = true;
+            },
+          }
+        : {}),
+    });
+    clearLine();
+    if (o.output === 'json') process.stdout.write(`${JSON.stringify(result)}\n`);
+    else process.stdout.write(renderTable(result));
+    if (o.output === 'json') for (const w of result.warnings) process.stderr.write(`robust-bench: warning: ${w}\n`);
+  } catch (err) {
+    clearLine();
+    if (err instanceof UsageError) die(err.message, 2);
+    if (err instanceof RunError) die(err.message, 1);
+    die(err instanceof Error ? err.message : String(err), 1);
   }
 }
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err: unknown) => die(err instanceof Error ? err.message : String(err), 1),
+);
