@@ -56,7 +56,8 @@ export function mqttSettings(config: Config): MqttSettings {
     maxConnections: m.max_connections,
     maxPacketSize: m.max_packet_size,
     maxInflight: m.max_inflight,
-    maxQueuedMessages: m.max_queued_messages,
+    // 0 = no bound, as in mosquitto (an explicit choice: the default keeps memory bounded).
+    maxQueuedMessages: m.max_queued_messages === 0 ? Infinity : m.max_queued_messages,
     receiveMaximum: m.receive_maximum,
     maxTopicLevels: m.max_topic_levels,
     maxMessageRate: m.max_message_rate,
