@@ -47,17 +47,17 @@
  *
  * Prints a table and, as its last line, JSON with every figure.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { SourceMap } from 'node:module';
-import { connect as netConnect, createServer, type Socket } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { connect as netConnect, type Socket } from 'node:net';
+import { cpus } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MqttDecoder, encode, preparePublish, publishSize, writePublish, type Packet, type ProtocolLevel, type PublishDelivery, type QoS } from '../src/broker/mqtt/codec/index.js';
-
-const ROOT = resolve(import.meta.dirname, '../..');
+import { mosquittoVersion, ROBUST_SERVER_JS, startBroker as startSharedBroker, stopBroker, type RunningBroker } from './lib/brokers.js';
+import { clockTicks, cpuSeconds, machineBusySeconds, memKiB } from './lib/proc.js';
+import { canPin, cleanupAll, cleanupOnSignals, pinned, pinSelf, ROOT, spawnTracked } from './lib/processes.js';
 const THIS_FILE = fileURLToPath(import.meta.url);
 const TOPIC = 'bench/mqtt';
 const BATCH = 64;
@@ -364,218 +364,24 @@ interface CaseResult {
   other_cpu_pct: number;
 }
 
-const children = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-
-function cleanupAll(): void {
-  for (const c of children) {
-    if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
-      try {
-        process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  children.clear();
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-  tempDirs.clear();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
-
 function positive(name: string, v: string | undefined): number {
   const n = Number(v);
   if (!(n > 0) || !Number.isFinite(n)) throw new Error(`--${name} must be a positive number, got ${v}`);
   return n;
 }
 
-/** utime + stime of a process, seconds (all its threads). */
-function cpuSeconds(pid: number, clkTck: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-  return (Number(fields[11]) + Number(fields[12])) / clkTck;
-}
-
-/** Busy time of all CPUs (user+nice+system+irq+softirq+steal from /proc/stat), seconds. */
-function machineBusySeconds(clkTck: number): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string;
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  return ((f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)) / clkTck;
-}
-
-function memKiB(pid: number, key: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
-
-interface Broker {
-  name: BrokerName;
-  child: ChildProcess;
-  port: number;
-  output: () => string;
-  exited: Promise<void>;
-  dir: string;
-}
-
-function spawnTracked(cmd: string, argv: string[], opts: { cwd?: string; stdio?: Array<'ignore' | 'pipe' | 'inherit' | 'ipc'> } = {}): { child: ChildProcess; output: () => string; exited: Promise<void> } {
-  const child = spawn(cmd, argv, { cwd: opts.cwd ?? ROOT, stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  const keep = (d: Buffer) => {
-    out += d.toString();
-    if (out.length > 200_000) out = out.slice(-100_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((res) =>
-    child.on('exit', () => {
-      children.delete(child);
-      res();
-    }),
-  );
-  return { child, output: () => out, exited };
-}
-
-function pinned(cpu: number, cmd: string, argv: string[]): [string, string[]] {
-  return PIN ? ['taskset', ['-c', String(cpu), cmd, ...argv]] : [cmd, argv];
-}
-
-async function waitTcp(port: number, b: { exited: Promise<void>; output: () => string }, what: string, timeoutMs = 20_000): Promise<void> {
-  let gone = false;
-  void b.exited.then(() => (gone = true));
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (gone) throw new Error(`${what} exited before it listened\n${b.output()}`);
-    const ok = await new Promise<boolean>((res) => {
-      const s = netConnect(port, '127.0.0.1', () => {
-        s.destroy();
-        res(true);
-      });
-      s.on('error', () => res(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`${what} not listening on ${port} within ${timeoutMs} ms\n${b.output()}`);
-}
-
-function robustConfig(dir: string, engine: 'memory' | 'file', ports: { grpc: number; http: number; mqtt: number; journal: number }): string {
-  return `node_id = 1
-roles = ["meta", "broker"]
-bind_host = "127.0.0.1"
-grpc_port = ${ports.grpc}
-http_port = ${ports.http}
-meta_addrs = { 1 = "127.0.0.1:${ports.grpc}" }
-data_dir = "${join(dir, 'data')}"
-
-[log]
-level = "warn"
-format = "json"
-
-[storage]
-default_engine = "${engine}"
-
-[journal]
-tcp_port = ${ports.journal}
-
-[mqtt]
-tcp_port = ${ports.mqtt}
-ws_port = 0
-tls_port = 0
-wss_port = 0
-max_inflight = ${INFLIGHT}
-max_queued_messages = ${ROBUST_MAX_QUEUED}
-
-[kafka]
-tcp_port = 0
-
-[rocketmq]
-grpc_port = 0
-`;
-}
-
-/** Every line documented: see mosquitto.conf(5) / /usr/share/doc/mosquitto/examples/mosquitto.conf. */
-function mosquittoConfig(port: number): string {
-  return `# One plain TCP listener on loopback.
-listener ${port} 127.0.0.1
-# No authentication (our broker's [auth] allow_anonymous default is true as well).
-allow_anonymous true
-# QoS 1/2 messages in flight to one client (default 20): the same cap as our [mqtt] max_inflight.
-max_inflight_messages ${INFLIGHT}
-# Per-client queue beyond the in-flight ones (default 1000). It also bounds QoS 0: a QoS 0
-# message is dropped when this many packets already wait to be written to the client.
-# The load generator keeps at most --transit messages in transit, so this never drops.
-max_queued_messages ${MOSQ_MAX_QUEUED}
-# Nagle off on client sockets (default false); our broker sets TCP_NODELAY on every socket.
-set_tcp_nodelay true
-# Sessions and messages in memory only (the default).
-persistence false
-# Errors and warnings to stderr only; no per-connection lines.
-log_dest stderr
-log_type error
-log_type warning
-connection_messages false
-`;
-}
-
-async function startBroker(name: BrokerName, profileDir: string | undefined): Promise<Broker> {
-  const dir = mkdtempSync(join(tmpdir(), `robust-bench-mqtt-${name}-`));
-  tempDirs.add(dir);
-  const port = await freePort();
+/** A fresh broker process for one case (pinned to CPU 0 when PIN). */
+function startBroker(name: BrokerName, profileDir: string | undefined): Promise<RunningBroker> {
+  const pin = PIN ? { cpu: 0 } : {};
   if (name === 'mosquitto') {
-    const conf = join(dir, 'mosquitto.conf');
-    writeFileSync(conf, mosquittoConfig(port));
-    const [cmd, argv] = pinned(0, MOSQUITTO, ['-c', conf]);
-    const b = spawnTracked(cmd, argv, { cwd: dir });
-    await waitTcp(port, b, 'mosquitto');
-    return { name, port, dir, ...b };
+    return startSharedBroker({ kind: 'mosquitto', ...pin, prefix: `robust-bench-mqtt-${name}-`, mosquitto: { path: MOSQUITTO, maxInflight: INFLIGHT, maxQueued: MOSQ_MAX_QUEUED } });
   }
-  const engine = name === 'robust-memory' ? 'memory' : 'file';
-  const ports = { grpc: await freePort(), http: await freePort(), mqtt: port, journal: await freePort() };
-  const conf = join(dir, 'node.toml');
-  writeFileSync(conf, robustConfig(dir, engine, ports));
-  const nodeFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const [cmd, argv] = pinned(0, process.execPath, [...nodeFlags, join(ROOT, 'bin', 'robust-server'), 'start', conf]);
-  const b = spawnTracked(cmd, argv, { cwd: dir });
-  let gone = false;
-  void b.exited.then(() => (gone = true));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (gone) throw new Error(`robust-server exited before it was ready\n${b.output()}`);
-    if (Date.now() > deadline) throw new Error(`robust-server not ready within 30 s\n${b.output()}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${ports.http}/health/ready`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  await waitTcp(port, b, 'robust-server');
-  return { name, port, dir, ...b };
-}
-
-async function stopBroker(b: Broker): Promise<void> {
-  if (b.child.exitCode === null && b.child.signalCode === null && b.child.pid !== undefined) {
-    process.kill(b.child.pid, 'SIGTERM');
-    const timer = setTimeout(() => {
-      if (b.child.pid !== undefined && b.child.exitCode === null && b.child.signalCode === null) process.kill(b.child.pid, 'SIGKILL');
-    }, 20_000);
-    await b.exited;
-    clearTimeout(timer);
-  }
-  rmSync(b.dir, { recursive: true, force: true });
-  tempDirs.delete(b.dir);
+  return startSharedBroker({
+    kind: 'robust',
+    ...pin,
+    prefix: `robust-bench-mqtt-${name}-`,
+    robust: { engine: name === 'robust-memory' ? 'memory' : 'file', maxInflight: INFLIGHT, maxQueued: ROBUST_MAX_QUEUED, nodeFlags: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [] },
+  });
 }
 
 async function runCase(caseName: CaseName, brokerName: BrokerName, roundNo: number, profileDir: string | undefined): Promise<CaseResult> {
@@ -594,7 +400,7 @@ async function runCase(caseName: CaseName, brokerName: BrokerName, roundNo: numb
       warmupMs: WARMUP_S * 1000,
       measureMs: SECONDS * 1000,
     };
-    const [cmd, argv] = pinned(1, process.execPath, [THIS_FILE, '--load', JSON.stringify(opts)]);
+    const [cmd, argv] = pinned(PIN, 1, process.execPath, [THIS_FILE, '--load', JSON.stringify(opts)]);
     const load = spawnTracked(cmd, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let cpuStart = 0;
     let cpuEnd = 0;
@@ -782,36 +588,29 @@ async function main(): Promise<void> {
     mkdirSync(profileDir, { recursive: true });
   }
 
-  const onSignal = (sig: NodeJS.Signals) => {
-    cleanupAll();
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  cleanupOnSignals();
 
   const ncpu = cpus().length;
-  PIN = ncpu >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  PIN = canPin();
   // This process (idle while measuring) shares CPU 1 with the load generator.
-  if (PIN) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
-  CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  if (PIN) pinSelf(1);
+  CLK_TCK = clockTicks();
 
-  let mosquittoVersion = 'not run';
+  let mosqVersion = 'not run';
   if (brokers.includes('mosquitto')) {
-    if (!existsSync(MOSQUITTO)) {
+    const v = mosquittoVersion(MOSQUITTO);
+    if (v === undefined) {
       console.log(`note: ${MOSQUITTO} not found; mosquitto skipped`);
       brokers = brokers.filter((b) => b !== 'mosquitto');
-    } else {
-      const h = spawnSync(MOSQUITTO, ['-h'], { encoding: 'utf8' });
-      mosquittoVersion = /mosquitto version (\S+)/.exec(`${h.stdout}${h.stderr}`)?.[1] ?? 'unknown';
-    }
+    } else mosqVersion = v;
   }
-  if (!existsSync(join(ROOT, 'dist', 'src', 'cmd', 'robust-server.js'))) throw new Error('not built: run npm run build');
+  if (!existsSync(ROBUST_SERVER_JS)) throw new Error('not built: run npm run build');
 
   const machine = {
     cpus: ncpu,
     cpu_model: cpus()[0]?.model ?? 'unknown',
     node: process.version,
-    mosquitto: mosquittoVersion,
+    mosquitto: mosqVersion,
     pinned: PIN ? 'broker on CPU 0, load generator (and this process) on CPU 1 (taskset)' : 'not pinned (taskset unavailable or < 2 CPUs)',
     clk_tck: CLK_TCK,
   };
@@ -830,7 +629,7 @@ async function main(): Promise<void> {
     mosquitto: { max_inflight_messages: INFLIGHT, max_queued_messages: MOSQ_MAX_QUEUED, set_tcp_nodelay: true, persistence: false, allow_anonymous: true },
   };
   console.log(`MQTT broker bench: ${settings.protocol}, one publisher -> one subscriber on "${TOPIC}", ${PAYLOAD}-byte payloads; ${WARMUP_S} s warm-up + ${SECONDS} s measured per case`);
-  console.log(`  machine: ${ncpu} CPUs (${machine.cpu_model}), node ${process.version}, mosquitto ${mosquittoVersion}; ${machine.pinned}`);
+  console.log(`  machine: ${ncpu} CPUs (${machine.cpu_model}), node ${process.version}, mosquitto ${mosqVersion}; ${machine.pinned}`);
   console.log(`  load: QoS 1 window ${WINDOW} unacknowledged publishes, at most ${TRANSIT} messages in transit, up to ${BATCH} PUBLISHes per write; broker in-flight cap ${INFLIGHT} for both`);
   if (profileDir) console.log(`  profiling our broker (node --cpu-prof) into ${profileDir}: figures below include the profiler's cost`);
 
