@@ -10,7 +10,7 @@ import { SharedGroup, parseSharedFilter } from '../core/shared-subscriptions.js'
 import type { MqttConnection } from './connection.js';
 import { forwardedProperties, isExpired, makeMessage, type Message } from './message.js';
 import type { MqttMetrics } from './metrics.js';
-import { OutState, Session, type Outgoing, type SessionHooks, type Subscription } from './session.js';
+import { OutState, Session, type Backpressured, type Outgoing, type SessionHooks, type Subscription } from './session.js';
 import type { MqttSettings } from './settings.js';
 import type { DelayedMessage, MqttStore, StoredSession } from './store.js';
 import type { QoS, Will } from './codec/packets.js';
@@ -74,6 +74,11 @@ export class MqttBroker {
   private sysTimer: NodeJS.Timeout | undefined;
   private readonly pendingWills = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
   private stopped = false;
+  /** The publisher of the message being routed, to hold back when a subscriber is backed up. */
+  private routingFrom: Backpressured | undefined;
+  /** A connected session's queue length at which its publishers are held back, and let go again. */
+  private readonly highWater: number;
+  private readonly lowWater: number;
   /** The one Outgoing every direct QoS 0 delivery borrows. */
   private readonly qos0Scratch: { -readonly [K in keyof Outgoing]: Outgoing[K] } = { msg: NO_MESSAGE, qos: 0, retain: false, subIds: undefined, mid: 0, packetId: 0, state: OutState.Queued, share: undefined };
   /** Durable work stop() must let finish before the store closes. */
@@ -90,6 +95,8 @@ export class MqttBroker {
     readonly now: () => number = Date.now,
   ) {
     const store_ = store;
+    this.highWater = Math.max(16, Math.min(1000, Math.floor(settings.maxQueuedMessages / 2)));
+    this.lowWater = Math.floor(this.highWater / 2);
     this.hooks = {
       done: (s, out) => {
         if (s.persistent && out.mid !== 0) store_.messageDone(s.clientId, out);
@@ -340,6 +347,7 @@ export class MqttBroker {
 
   private newSession(clientId: string, persistent: boolean, expiryIntervalSec: number): Session {
     const s = new Session(clientId, { persistent, expiryIntervalSec }, this.hooks, this.settings.maxQueuedMessages);
+    s.lowWater = this.lowWater;
     this.sessions.set(clientId, s);
     this.stats.sessions = this.sessions.size;
     return s;
@@ -430,7 +438,16 @@ export class MqttBroker {
    * identifiers) and to one member of each matching shared group; stores it as
    * retained when asked.
    */
-  publish(msg: Message): PublishResult {
+  publish(msg: Message, from?: Backpressured): PublishResult {
+    this.routingFrom = from;
+    try {
+      return this.publishFrom(msg);
+    } finally {
+      this.routingFrom = undefined;
+    }
+  }
+
+  private publishFrom(msg: Message): PublishResult {
     this.stats.messagesIn++;
     const durable = this.durableScratch;
     durable.length = 0;
@@ -521,6 +538,10 @@ export class MqttBroker {
       return;
     }
     const out: Outgoing = { msg, qos, retain, subIds, mid: 0, packetId: 0, state: OutState.Queued, share };
+    // Flow control: a connected subscriber that is backed up holds its QoS 1/2 publishers back
+    // (rather than letting its queue overflow). Not for offline sessions, nor a client publishing to itself.
+    const from = this.routingFrom;
+    if (qos > 0 && link && from && s.queued >= this.highWater && (from as unknown) !== link) s.block(from);
     if (qos === 0 || !s.persistent) {
       s.offer(out, now);
       return;

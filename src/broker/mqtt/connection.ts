@@ -29,7 +29,7 @@ import {
 import { SCRAM_METHOD, type MqttAuth } from './auth.js';
 import type { MqttBroker } from './broker.js';
 import { forwardedProperties, makeMessage, remainingExpirySec } from './message.js';
-import type { Outgoing, Session, SessionLink, Subscription } from './session.js';
+import type { Backpressured, Outgoing, Session, SessionLink, Subscription } from './session.js';
 import { randomUUID } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 
@@ -58,7 +58,10 @@ interface PendingAck {
   packet: Packet | undefined;
 }
 
-export class MqttConnection implements SessionLink {
+/** A publisher is never held back longer than this by a backed-up subscriber (no deadlock between two clients that hold each other). */
+const MAX_HOLD_MS = 100;
+
+export class MqttConnection implements SessionLink, Backpressured {
   clientId = '';
   username: string | undefined;
   level: ProtocolLevel = 4;
@@ -102,6 +105,9 @@ export class MqttConnection implements SessionLink {
   private tokensAt = 0;
   private paused = false;
   private throttled = false;
+  /** Sessions holding this publisher back (flow control), and the safety timer. */
+  private holders: Set<Session> | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly broker: MqttBroker,
@@ -152,7 +158,7 @@ export class MqttConnection implements SessionLink {
     this.broker.stats.bytesIn += chunk.length;
     this.broker.metrics.bytesIn(chunk.length);
     this.lastRx = this.broker.now();
-    if (this.busy || this.throttled) {
+    if (this.busy || this.throttled || this.holders !== undefined) {
       // CONNECT or AUTH is being processed, or the client is over its message rate: hold what follows (bounded: stop reading past two packets' worth).
       this.backlog.push(chunk);
       this.backlogBytes += chunk.length;
@@ -169,7 +175,7 @@ export class MqttConnection implements SessionLink {
   /** Decodes and handles packets until the buffer is empty or a packet needs to wait (CONNECT, AUTH). */
   private drain(): void {
     for (;;) {
-      if (this.phase === Phase.Closed || this.busy || this.throttled) return;
+      if (this.phase === Phase.Closed || this.busy || this.throttled || this.holders !== undefined) return;
       let packet: Packet | undefined;
       try {
         packet = this.decoder.next();
@@ -489,7 +495,7 @@ export class MqttConnection implements SessionLink {
       else stored.catch(() => undefined);
       return;
     }
-    const r = broker.publish(msg);
+    const r = broker.publish(msg, qos > 0 ? this : undefined);
     if (r.matched === 0 && !msg.retain) broker.drop('no_subscribers');
     if (qos === 0) {
       r.durable?.catch((err: unknown) => broker.log.warn({ err: String(err), topic }, 'mqtt: QoS 0 publish not stored'));
@@ -560,10 +566,35 @@ export class MqttConnection implements SessionLink {
       setTimeout(() => {
         this.throttled = false;
         if (this.closed) return;
-        if (!this.paused) this.stream.resume();
+        if (!this.paused && this.holders === undefined) this.stream.resume();
         this.drain();
       }, wait).unref();
     }
+  }
+
+  pauseFor(session: Session): void {
+    if (this.closed) return;
+    if (this.holders === undefined) {
+      this.holders = new Set();
+      this.stream.pause();
+      this.holdTimer = setTimeout(() => this.release(), MAX_HOLD_MS);
+      this.holdTimer.unref();
+    }
+    this.holders.add(session);
+  }
+
+  resumeFrom(session: Session): void {
+    if (!this.holders?.delete(session) || this.holders.size > 0) return;
+    this.release();
+  }
+
+  private release(): void {
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    this.holders = undefined;
+    if (this.closed) return;
+    if (!this.paused && !this.throttled) this.stream.resume();
+    this.drain();
   }
 
   // ------------------------------------------------------------------ acknowledgements in

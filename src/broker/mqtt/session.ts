@@ -54,6 +54,13 @@ export interface SessionLink {
   sendPubrel(packetId: number): void;
 }
 
+/** A publisher that can be held back while a session it publishes to is backed up. */
+export interface Backpressured {
+  /** Stop taking publishes until resumeFrom(session) (or a safety timeout). Idempotent per session. */
+  pauseFor(session: Session): void;
+  resumeFrom(session: Session): void;
+}
+
 /** Durable-state callbacks; all no-ops for a session that is not persisted. */
 export interface SessionHooks {
   /** The message is finished with (acknowledged, expired or dropped): forget it. */
@@ -88,6 +95,10 @@ export class Session {
   matchRetain = false;
   matchSubIds: number[] | undefined;
 
+  /** Publishers held back until the queue is down to lowWater. */
+  private blocked: Set<Backpressured> | undefined;
+  /** Queue length at which held-back publishers are let go again. */
+  lowWater = 0;
   private queue: Outgoing[] = [];
   private queueHead = 0;
   private nextPacketId = 1;
@@ -152,6 +163,20 @@ export class Session {
   detach(now: number): void {
     this.link = undefined;
     this.disconnectedAt = now;
+    this.releaseBlocked();
+  }
+
+  /** Holds a publisher back until this session's queue has drained (flow control towards publishers). */
+  block(p: Backpressured): void {
+    (this.blocked ??= new Set()).add(p);
+    p.pauseFor(this);
+  }
+
+  private releaseBlocked(): void {
+    const b = this.blocked;
+    if (!b || b.size === 0) return;
+    this.blocked = undefined;
+    for (const p of b) p.resumeFrom(this);
   }
 
   /** PUBACK for a QoS 1 message. Returns false if no such message was in flight. */
@@ -213,6 +238,7 @@ export class Session {
       this.queue.length = 0;
       this.queueHead = 0;
     }
+    if (this.blocked !== undefined && this.queued <= this.lowWater) this.releaseBlocked();
   }
 
   /** Removes and returns every queued and in-flight message routed through a shared subscription (the member is leaving). */
@@ -236,6 +262,7 @@ export class Session {
 
   /** Drops everything (session ended or replaced by a clean start). */
   clear(): Outgoing[] {
+    this.releaseBlocked();
     const all = this.pending();
     this.inflight.clear();
     this.queue = [];

@@ -275,6 +275,22 @@ describe('limits and redirection', () => {
     pub.close();
   });
 
+  it('holds QoS 1 publishers back while a connected subscriber is backed up, instead of dropping', async () => {
+    const b = await broker({ settings: { maxQueuedMessages: 100, maxInflight: 8 } });
+    const { client: sub, inbox } = await connectWithInbox(b.port, { protocolVersion: 4, clientId: 'fan-in-sub' });
+    await sub.subscribeAsync('fanin/#', { qos: 1 });
+    const pubs = await Promise.all(Array.from({ length: 10 }, () => RawClient.open(b.port, 4)));
+    await Promise.all(pubs.map((p) => p.connect()));
+    const per = 500;
+    pubs.forEach((p, i) => {
+      for (let k = 1; k <= per; k++) p.send({ type: 'publish', topic: `fanin/${i}`, payload: Buffer.from(`${i}:${k}`), qos: 1, retain: false, dup: false, packetId: k });
+    });
+    await inbox.waitFor(pubs.length * per, 20_000);
+    assert.equal(b.metrics.droppedCount('queue_full'), 0);
+    for (const p of pubs) p.close();
+    await endClient(sub);
+  });
+
   it('speaks MQTT 3.1 (MQIsdp, level 3)', async () => {
     const b = await broker();
     const { client: sub, inbox } = await connectWithInbox(b.port, { protocolVersion: 3, protocolId: 'MQIsdp', clientId: 'old-client' });
