@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it, after } from 'node:test';
 import type { ClusterStatusView } from '../../src/meta/service.js';
-import { REPO_ROOT, ServerProcess, removeDir, tempDir } from '../support/server.js';
+import { REPO_ROOT, removeDir, startFixedPortNode, tempDir, type ServerProcess } from '../support/server.js';
 
 /** config/separated: 3 meta-only nodes, 2 journal-only nodes, 1 broker-only node (RocketMQ "cluster mode"). */
 const NODES: Array<[string, number]> = [
@@ -23,8 +23,11 @@ describe('separated roles from config/separated', () => {
   });
 
   it('a broker-only node reaches the meta group for status and writes; every node registers', async () => {
-    for (const [name] of NODES) procs.push(new ServerProcess(['start', join(REPO_ROOT, 'config', 'separated', `${name}.toml`)], { env: { ROBUST_DATA_DIR: join(dir, name) } }));
-    await Promise.all(procs.map((p, i) => p.waitReady(NODES[i]![1], 30_000)));
+    const started = await Promise.allSettled(
+      NODES.map(([name, http]) => startFixedPortNode(['start', join(REPO_ROOT, 'config', 'separated', `${name}.toml`)], { env: { ROBUST_DATA_DIR: join(dir, name) } }, http)),
+    );
+    for (const s of started) if (s.status === 'fulfilled') procs.push(s.value);
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
 
     const deadline = Date.now() + 10_000;
     let view: ClusterStatusView;

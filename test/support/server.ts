@@ -177,6 +177,26 @@ export class ServerProcess {
   }
 }
 
+/**
+ * Starts a node whose ports are fixed by a shipped config file and waits until it is
+ * ready. Such ports lie in Linux's ephemeral range, so an outgoing connection of a node
+ * started a moment earlier can briefly own one: a start that fails with "address in
+ * use" is retried (at most 3 times), any other failure is not.
+ */
+export async function startFixedPortNode(args: string[], opts: { env?: NodeJS.ProcessEnv }, httpPort: number, timeoutMs = 30_000): Promise<ServerProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const p = new ServerProcess(args, opts);
+    try {
+      await p.waitReady(httpPort, timeoutMs);
+      return p;
+    } catch (err) {
+      await p.kill();
+      if (attempt >= 3 || !String(err).includes('address in use')) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
