@@ -13,7 +13,8 @@ import type { MqttServer } from '../broker/mqtt/server.js';
 import type { Session, Subscription } from '../broker/mqtt/session.js';
 import type { Config } from '../common/config/index.js';
 import type { MetaAgent } from '../meta/agent.js';
-import { encodeCommand } from '../meta/state/commands.js';
+import type { MetaCommand } from '../meta/state/commands.js';
+import { proposeResult } from './meta-propose.js';
 
 const NEVER_EXPIRES = 0xffff_ffff;
 const ADMINISTRATIVE_ACTION = 0x98;
@@ -63,7 +64,7 @@ function retainedView(m: Message): MqttRetainedView {
 export function createMqttAdmin(deps: MqttAdminDeps): MqttAdmin {
   const { config, agent } = deps;
   const view = agent.replica.view;
-  const propose = async (command: Uint8Array): Promise<MetaResult> => (await agent.client.propose(command)).result as MetaResult;
+  const propose = (cmd: MetaCommand): Promise<MetaResult> => proposeResult(agent, cmd);
   /** Only called by routes after brokerUnavailable() said the broker is there. */
   const broker = (): MqttBroker => {
     const server = deps.mqtt();
@@ -205,10 +206,10 @@ export function createMqttAdmin(deps: MqttAdminDeps): MqttAdmin {
       await agent.client.consistent();
       if (view.users.get(username)) return { ok: false, code: 'already_exists', message: `user '${username}' already exists` };
       const passwordHash = await createCredential(password);
-      return propose(encodeCommand({ kind: 'user.create', username, passwordHash, superuser }));
+      return propose({ kind: 'user.create', username, passwordHash, superuser });
     },
 
-    deleteUser: (username) => propose(encodeCommand({ kind: 'user.delete', username })),
+    deleteUser: (username) => propose({ kind: 'user.delete', username }),
 
     aclRules(): MqttAclRuleView[] {
       const fromConfig: MqttAclRuleView[] = config.mqtt.acl.map((r) => ({
@@ -233,8 +234,8 @@ export function createMqttAdmin(deps: MqttAdminDeps): MqttAdmin {
 
     aclDefault: () => config.mqtt.acl_default,
 
-    addAclRule: (rule) => propose(encodeCommand({ kind: 'mqtt.acl.add', ...rule })),
+    addAclRule: (rule) => propose({ kind: 'mqtt.acl.add', ...rule }),
 
-    removeAclRule: (id) => propose(encodeCommand({ kind: 'mqtt.acl.remove', id })),
+    removeAclRule: (id) => propose({ kind: 'mqtt.acl.remove', id }),
   };
 }

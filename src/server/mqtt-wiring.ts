@@ -14,26 +14,8 @@ import { tlsConfigured, type Config } from '../common/config/index.js';
 import type { Logger } from '../common/logger.js';
 import { VERSION } from '../common/package-info.js';
 import type { MetaAgent } from '../meta/agent.js';
-import { encodeCommand, type MetaCommand } from '../meta/state/commands.js';
+import { proposeOrThrow as propose } from './meta-propose.js';
 import type { StorageService } from './storage-service.js';
-
-/** Raised when the meta service rejects a command the broker needed. */
-export class MetaCommandFailed extends Error {
-  constructor(
-    readonly kind: string,
-    readonly code: string,
-    message: string,
-  ) {
-    super(`meta rejected ${kind}: ${code}: ${message}`);
-    this.name = 'MetaCommandFailed';
-  }
-}
-
-async function propose(agent: MetaAgent, cmd: MetaCommand, tolerate: readonly string[] = []): Promise<void> {
-  const { result } = await agent.client.propose(encodeCommand(cmd));
-  const r = result as { ok: boolean; code?: string; message?: string };
-  if (!r.ok && !tolerate.includes(r.code ?? '')) throw new MetaCommandFailed(cmd.kind, r.code ?? 'unknown', r.message ?? '');
-}
 
 function metaPort(config: Config, agent: MetaAgent, storage: StorageService): MqttMetaPort {
   const view = agent.replica.view;

@@ -13,7 +13,8 @@ import type { Service } from '../common/service.js';
 import { JournalService } from '../journal/service.js';
 import { MetaAgent } from '../meta/agent.js';
 import { MetaService, type MetaDirectory } from '../meta/service.js';
-import { encodeCommand } from '../meta/state/commands.js';
+import { encodeCommand, type MetaCommand } from '../meta/state/commands.js';
+import { proposeResult } from './meta-propose.js';
 import { createMetaStateMachine, type DefaultMetaStateMachine } from '../meta/state/default-records.js';
 import { RpcClientPool } from '../rpc/client-pool.js';
 import { CommonServer } from './common-server.js';
@@ -167,7 +168,7 @@ export class RobustNode implements NodeView {
   /** The admin API's view of the metadata, through this node's meta link (any role). */
   private metaAdmin(): MetaAdmin {
     const agent = this.metaAgent;
-    const propose = async (command: Uint8Array): Promise<MetaResult> => (await agent.client.propose(command)).result as MetaResult;
+    const propose = (cmd: MetaCommand): Promise<MetaResult> => proposeResult(agent, cmd);
     return {
       clusterStatus: () => agent.client.clusterStatus(),
       consistent: () => agent.client.consistent(),
@@ -184,14 +185,14 @@ export class RobustNode implements NodeView {
         if (!(STORAGE_ENGINES as readonly string[]).includes(chosen)) return { ok: false, code: 'invalid', message: `engine must be one of ${STORAGE_ENGINES.join(', ')}, got "${chosen}"` };
         const bad = checkTopicConfig(config ?? {});
         if (bad) return bad;
-        return propose(encodeCommand({ kind: 'topic.create', name, shards, engine: chosen as StorageEngineName, ...(config ? { config } : {}), nowMs: Date.now() }));
+        return propose({ kind: 'topic.create', name, shards, engine: chosen as StorageEngineName, ...(config ? { config } : {}), nowMs: Date.now() });
       },
       updateTopicConfig: async (name, set, unset) => {
         const bad = checkTopicConfig(set);
         if (bad) return bad;
-        return propose(encodeCommand({ kind: 'topic.updateConfig', name, set, unset }));
+        return propose({ kind: 'topic.updateConfig', name, set, unset });
       },
-      deleteTopic: (name) => propose(encodeCommand({ kind: 'topic.delete', name })),
+      deleteTopic: (name) => propose({ kind: 'topic.delete', name }),
       addMember: (nodeId, address) => agent.client.changeMembers('add', nodeId, address),
       removeMember: (nodeId) => agent.client.changeMembers('remove', nodeId, ''),
       transferLeader: (target) => agent.client.transferLeader(target),

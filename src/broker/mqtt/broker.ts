@@ -546,7 +546,7 @@ export class MqttBroker {
       s.offer(out, now);
       return;
     }
-    if (s.queued >= this.settings.maxQueuedMessages && (!s.link || s.queued > 0)) {
+    if (s.wouldOverflow(qos)) {
       s.offer(out, now); // reports the overflow; nothing is stored
       return;
     }
@@ -554,7 +554,7 @@ export class MqttBroker {
     const p = this.store.appendMessage(s.clientId, out);
     if (durable) durable.push(p);
     else p.catch((err: unknown) => this.log.warn({ client_id: s.clientId, err: String(err) }, 'mqtt: could not store a message for a session'));
-    if (!s.offer(out, now)) this.store.messageDone(s.clientId, out);
+    s.offer(out, now);
   }
 
   /** Routes a shared-subscription message that its member can no longer take to another member of the group. */

@@ -129,8 +129,8 @@ export class Session {
    */
   offer(out: Outgoing, now: number): boolean {
     const link = this.link;
-    if (link && this.queued === 0 && (out.qos === 0 || this.inflight.size < link.sendQuota)) {
-      this.transmit(link, out, now);
+    if (this.sendsAtOnce(out.qos)) {
+      this.transmit(link as SessionLink, out, now);
       return true;
     }
     if (this.queued >= this.maxQueued) {
@@ -139,6 +139,17 @@ export class Session {
     }
     this.queue.push(out);
     return true;
+  }
+
+  /** Whether offer() would send a message of this QoS now (connected, nothing queued ahead, quota left). */
+  sendsAtOnce(qos: QoS): boolean {
+    const link = this.link;
+    return link !== undefined && this.queued === 0 && (qos === 0 || this.inflight.size < link.sendQuota);
+  }
+
+  /** Whether offer() would drop a message of this QoS (it can neither be sent now nor queued). */
+  wouldOverflow(qos: QoS): boolean {
+    return !this.sendsAtOnce(qos) && this.queued >= this.maxQueued;
   }
 
   /** Restore a message from the session log (after a restart), in its original state. */
