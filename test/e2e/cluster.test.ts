@@ -3,7 +3,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, after } from 'node:test';
 import type { ClusterStatusView } from '../../src/meta/service.js';
-import { BIN, REPO_ROOT, ServerProcess, removeDir, run, tempDir } from '../support/server.js';
+import { BIN, REPO_ROOT, removeDir, run, startFixedPortNode, tempDir, type ServerProcess } from '../support/server.js';
 
 /**
  * The shipped three-node example (config/cluster/node{1,2,3}.toml) as a user
@@ -18,11 +18,10 @@ after(async () => {
   removeDir(dir);
 });
 
-function start(id: number, file = join(REPO_ROOT, 'config', 'cluster', `node${id}.toml`)): ServerProcess {
+/** Starts node `id` from its shipped config and waits until it is ready. */
+async function startReady(id: number, file = join(REPO_ROOT, 'config', 'cluster', `node${id}.toml`)): Promise<void> {
   // Small snapshots, so a node that was down catches up from a snapshot sent over the wire.
-  const p = new ServerProcess(['start', file], { env: { ROBUST_DATA_DIR: join(dir, `node${id}`), ROBUST_META_SNAPSHOT_ENTRIES: '16' } });
-  running.set(id, p);
-  return p;
+  running.set(id, await startFixedPortNode(['start', file], { env: { ROBUST_DATA_DIR: join(dir, `node${id}`), ROBUST_META_SNAPSHOT_ENTRIES: '16' } }, ADMIN(id)));
 }
 
 async function status(id: number): Promise<ClusterStatusView> {
@@ -70,8 +69,7 @@ describe('three-node meta cluster from config/cluster', () => {
   const written: string[] = [];
 
   it('elects one leader, replicates writes made through any node, and registers every node', async () => {
-    for (const id of [1, 2, 3]) start(id);
-    await Promise.all([1, 2, 3].map((id) => running.get(id)!.waitReady(ADMIN(id), 30_000)));
+    await Promise.all([1, 2, 3].map((id) => startReady(id)));
 
     const view = await until('a leader known to all', async () => {
       const views = await Promise.all([1, 2, 3].map(status));
@@ -133,8 +131,7 @@ describe('three-node meta cluster from config/cluster', () => {
     }, 8_000);
 
     // The killed node comes back, catches up, and is alive again.
-    start(leader);
-    await running.get(leader)!.waitReady(ADMIN(leader), 30_000);
+    await startReady(leader);
     await until(`node ${leader} caught up`, async () => ((await topicNames(leader)).join() === [...written].sort().join() ? true : undefined), 10_000);
     assert.match(running.get(leader)!.stdout, /installed a snapshot from the leader at index \d+/, `node ${leader} caught up from a snapshot sent by the leader`);
     assert.ok(readdirSync(join(dir, `node${leader}`, 'meta')).some((f) => f.endsWith('.snap')), 'and persisted it');
@@ -146,8 +143,7 @@ describe('three-node meta cluster from config/cluster', () => {
 
   it('restart of all three nodes keeps the state', async () => {
     await stopAll();
-    for (const id of [1, 2, 3]) start(id);
-    await Promise.all([1, 2, 3].map((id) => running.get(id)!.waitReady(ADMIN(id), 30_000)));
+    await Promise.all([1, 2, 3].map((id) => startReady(id)));
     for (const id of [1, 2, 3]) {
       await until(`node ${id} state after restart`, async () => ((await topicNames(id)).join() === [...written].sort().join() ? true : undefined), 10_000);
     }
@@ -178,11 +174,11 @@ join = true
 `,
     );
     const adder = run(BIN('robust-ctl'), ['--server', `127.0.0.1:${ADMIN(2)}`, 'cluster', 'add-member', '4', '127.0.0.1:1268'], { timeoutMs: 60_000 });
-    start(4, file);
+    const node4 = startReady(4, file);
     const added = await adder;
     assert.equal(added.code, 0, added.stderr);
     assert.equal(added.stdout, 'node 4 is now a voter\n');
-    await running.get(4)!.waitReady(ADMIN(4), 30_000);
+    await node4;
     const withFour = await status(3);
     assert.deepEqual(withFour.members.map((m) => [m.node_id, m.role === 'learner' ? 'learner' : 'voter']).sort(), [
       [1, 'voter'],
