@@ -20,6 +20,10 @@ import { RpcClientPool } from '../rpc/client-pool.js';
 import { CommonServer } from './common-server.js';
 import { StorageService } from './storage-service.js';
 import { createMqttServer } from './mqtt-wiring.js';
+import { advertisedKafkaListeners, createKafkaServer, kafkaListeners } from './kafka-wiring.js';
+import { ShardPlacement } from './shard-placement.js';
+import type { KafkaServer } from '../broker/kafka/server.js';
+import type { ProtocolServer } from '../broker/service.js';
 import { createMqttAdmin } from './mqtt-admin.js';
 import type { MqttServer } from '../broker/mqtt/server.js';
 import { NodeLifecycle } from './node.js';
@@ -51,6 +55,7 @@ export class RobustNode implements NodeView {
   readonly meta: MetaService | undefined;
   readonly storage: StorageService | undefined;
   readonly mqtt: MqttServer | undefined;
+  readonly kafka: KafkaServer | undefined;
   private readonly common: CommonServer;
   private readonly rpcClients = new RpcClientPool();
   private readonly startedAt = Date.now();
@@ -90,12 +95,50 @@ export class RobustNode implements NodeView {
       services.push(this.storage);
       const mqtt = createMqttServer(config, log.child({ service: 'mqtt' }), this.metrics.registry, this.metaAgent, this.storage);
       this.mqtt = mqtt;
-      services.push(new BrokerService({ log: log.child({ service: 'broker' }), protocols: [{ name: 'mqtt', server: mqtt }] }));
+      const protocols: Array<{ name: string; server: ProtocolServer }> = [{ name: 'mqtt', server: mqtt }];
+      if (kafkaListeners(config).length > 0) {
+        const kafka = createKafkaServer(config, log.child({ service: 'kafka' }), this.metrics.registry, this.metaAgent, this.storage);
+        this.kafka = kafka;
+        protocols.push({ name: 'kafka', server: this.advertising(kafka) });
+      }
+      services.push(new BrokerService({ log: log.child({ service: 'broker' }), protocols }));
     }
     this.lifecycle = new NodeLifecycle(services, log, this.metrics, {
       stopDeadlineMs: options.stopDeadlineMs ?? 8_000,
       onFatalStop: options.onFatalStop,
     });
+  }
+
+  /**
+   * Starts the Kafka server, then records its advertised addresses in this
+   * node's registry entry (what Metadata tells clients), and runs shard
+   * leader placement while it serves.
+   */
+  private advertising(kafka: KafkaServer): ProtocolServer {
+    const placement = new ShardPlacement(this.metaAgent, this.config.node_id, this.log.child({ service: 'placement' }));
+    const c = this.config;
+    return {
+      start: async () => {
+        await kafka.start();
+        const listeners = [...(this.mqtt?.listeners() ?? []), ...advertisedKafkaListeners(c, kafka)];
+        const r = await proposeResult(this.metaAgent, {
+          kind: 'node.register',
+          nodeId: c.node_id,
+          roles: c.roles,
+          grpcAddr: `${c.advertised_host}:${c.grpc_port}`,
+          httpAddr: `${c.advertised_host}:${c.http_port}`,
+          listeners,
+          nowMs: Date.now(),
+        });
+        if (!r.ok) throw new Error(`could not record the Kafka listeners of node ${c.node_id}: ${r.message}`);
+        placement.start();
+      },
+      stop: async () => {
+        placement.stop();
+        await kafka.stop();
+      },
+      listeners: () => kafka.listeners(),
+    };
   }
 
   async start(): Promise<void> {

@@ -14,15 +14,23 @@ import { StorageRouter } from '../storage/router.js';
 import type { FlushMode, ShardInfo, ShardSpec } from '../storage/types.js';
 
 /** What a topic's metadata says about how its shards are stored. */
+/** A Kafka-style retention key in the topic's config wins over the topic's own field (AlterConfigs changes the config). */
+function configRetention(topic: TopicRecord, key: string, fallback: number | undefined): number | undefined {
+  const v = topic.config[key];
+  return v !== undefined && /^-?\d+$/.test(v) ? Number(v) : fallback;
+}
+
 export function shardSpecFor(topic: TopicRecord, shard: number): ShardSpec {
   const flush = topic.config['flush'];
+  const retentionMs = configRetention(topic, 'retention.ms', topic.retentionMs);
+  const retentionBytes = configRetention(topic, 'retention.bytes', topic.retentionBytes);
   return {
     shard: `${topic.name}-${shard}`,
     topic: topic.name,
     engine: topic.engine,
     ...(flush === 'sync' || flush === 'async' ? { flush: flush as FlushMode } : {}),
-    ...(topic.retentionMs !== undefined ? { retentionMs: topic.retentionMs } : {}),
-    ...(topic.retentionBytes !== undefined ? { retentionBytes: topic.retentionBytes } : {}),
+    ...(retentionMs !== undefined ? { retentionMs } : {}),
+    ...(retentionBytes !== undefined ? { retentionBytes } : {}),
   };
 }
 

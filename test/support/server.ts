@@ -38,20 +38,23 @@ export interface TestNodePorts {
   /** Set when the config enables MQTT (writeTestConfig's `mqtt` option). */
   mqtt?: number;
   mqttWs?: number;
+  kafka?: number;
 }
 
 /** A config file in a fresh temp dir, on free loopback ports, with data under the same dir. */
 /**
  * `mqtt`: when given, the MQTT TCP and WebSocket listeners get free ports and these
  * lines are added to the [mqtt] section (a config may not repeat a section).
+ * `kafka`: likewise for the Kafka listener and the [kafka] section.
  */
-export async function writeTestConfig(extra = '', roles = '["meta", "broker", "journal"]', opts: { mqtt?: string } = {}): Promise<{ file: string; dir: string; ports: TestNodePorts }> {
+export async function writeTestConfig(extra = '', roles = '["meta", "broker", "journal"]', opts: { mqtt?: string; kafka?: string } = {}): Promise<{ file: string; dir: string; ports: TestNodePorts }> {
   const dir = tempDir();
   const ports: TestNodePorts = { grpc: await freePort(), http: await freePort() };
   if (opts.mqtt !== undefined) {
     ports.mqtt = await freePort();
     ports.mqttWs = await freePort();
   }
+  if (opts.kafka !== undefined) ports.kafka = await freePort();
   const journal = await freePort();
   const file = join(dir, 'node.toml');
   writeFileSync(
@@ -76,7 +79,8 @@ ws_port = ${ports.mqttWs ?? 0}
 ${opts.mqtt ?? ''}
 
 [kafka]
-tcp_port = 0
+tcp_port = ${ports.kafka ?? 0}
+${opts.kafka ?? ''}
 
 [rocketmq]
 grpc_port = 0

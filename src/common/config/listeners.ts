@@ -34,6 +34,8 @@ export function boundPorts(config: Config): PortBinding[] {
       ['mqtt.ws_port', config.mqtt.ws_port, true],
       ['mqtt.wss_port', config.mqtt.wss_port, tls],
       ['kafka.tcp_port', config.kafka.tcp_port, true],
+      ['kafka.sasl_port', config.kafka.sasl_port, true],
+      ['kafka.ssl_port', config.kafka.ssl_port, tls],
       ['rocketmq.grpc_port', config.rocketmq.grpc_port, true],
     ];
     for (const [key, port, active] of candidates) {

@@ -135,6 +135,27 @@ const mqttSection = z.strictObject({
 
 const kafkaSection = z.strictObject({
   tcp_port: optionalPort(9092),
+  /** SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256 against the users in meta); 0 = off. */
+  sasl_port: optionalPort(0),
+  /** SSL listener (uses [tls]); 0 = off. */
+  ssl_port: optionalPort(0),
+  /** Whether the plain tcp_port demands SASL too (then it is a SASL_PLAINTEXT listener). */
+  require_sasl: z.boolean().default(false),
+  /** Host clients are told to connect to (Metadata); empty = the node's advertised_host. */
+  advertised_host: z.string().default(''),
+  auto_create_topics: z.boolean().default(true),
+  /** Partitions of an auto-created topic (Kafka's num.partitions). */
+  num_partitions: z.int().min(1).max(10_000).default(1),
+  /** Largest request frame accepted (Kafka's socket.request.max.bytes). */
+  max_request_bytes: z.int().min(1024).max(1024 * 1024 * 1024).default(100 * 1024 * 1024),
+  /** Largest record batch accepted per partition (Kafka's message.max.bytes). */
+  message_max_bytes: z.int().min(1024).max(1024 * 1024 * 1024).default(1024 * 1024 + 12),
+  group_min_session_timeout_ms: z.int().min(1).default(6000),
+  group_max_session_timeout_ms: z.int().min(1).default(1_800_000),
+  /** Kafka's group.initial.rebalance.delay.ms. */
+  group_initial_rebalance_delay_ms: z.int().min(0).default(3000),
+  /** Committed offsets of a group with no members are dropped after this long (offsets.retention.minutes). */
+  offsets_retention_ms: z.int().min(0).default(7 * 24 * 3600 * 1000),
 });
 
 const rocketmqSection = z.strictObject({

@@ -1,0 +1,116 @@
+/**
+ * Idempotent producers (KIP-98): producer ids handed out by InitProducerId,
+ * and per (producer, partition) the epoch and the sequence numbers of the last
+ * five batches, so a retried batch is answered with its first offset instead
+ * of being appended twice, and a gap in the sequence is refused.
+ *
+ * The state lives in the partition leader's memory. After a restart a
+ * producer's first batch is taken as the start of its sequence (Kafka, since
+ * 2.5, does the same for a producer whose state expired).
+ */
+import { ErrorCode } from './protocol/errors.js';
+
+/** Kafka keeps the last five batches per producer and partition; clients keep at most five in flight. */
+const CACHED_BATCHES = 5;
+const INT32_MAX = 0x7fffffff;
+
+interface CachedBatch {
+  firstSeq: number;
+  lastSeq: number;
+  baseOffset: bigint;
+}
+
+interface PartitionProducer {
+  epoch: number;
+  batches: CachedBatch[];
+  lastSeenMs: number;
+}
+
+export type SequenceCheck =
+  | { kind: 'append' }
+  | { kind: 'duplicate'; baseOffset: bigint }
+  | { kind: 'error'; errorCode: number; message: string };
+
+export class ProducerIdAllocator {
+  private next: bigint;
+
+  /** Ids are unique per node (node id in the top bits) and across restarts (clock-based low bits). */
+  constructor(nodeId: number, now: () => number = Date.now) {
+    this.next = (BigInt(nodeId & 0x7fff) << 48n) | (BigInt(now()) << 4n);
+  }
+
+  allocate(): bigint {
+    const id = this.next;
+    this.next += 1n;
+    return id;
+  }
+}
+
+function nextSeq(seq: number, count: number): number {
+  // Sequences wrap from INT32_MAX to 0.
+  const n = seq + count;
+  return n > INT32_MAX ? n - INT32_MAX - 1 : n;
+}
+
+export class ProducerStateTable {
+  private readonly state = new Map<string, PartitionProducer>();
+
+  constructor(private readonly expireAfterMs = 7 * 24 * 3600 * 1000) {}
+
+  private key(shard: string, producerId: bigint): string {
+    return `${producerId}\u0000${shard}`;
+  }
+
+  /** Decides what to do with a batch before it is appended. */
+  check(shard: string, producerId: bigint, epoch: number, firstSeq: number, count: number): SequenceCheck {
+    const p = this.state.get(this.key(shard, producerId));
+    const lastSeq = nextSeq(firstSeq, count - 1);
+    if (!p) return { kind: 'append' };
+    if (epoch < p.epoch) return { kind: 'error', errorCode: ErrorCode.INVALID_PRODUCER_EPOCH, message: `producer ${producerId} epoch ${epoch} is older than ${p.epoch}` };
+    if (epoch > p.epoch) {
+      if (firstSeq !== 0) return { kind: 'error', errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, message: `producer ${producerId} new epoch ${epoch} must start at sequence 0, got ${firstSeq}` };
+      return { kind: 'append' };
+    }
+    for (const b of p.batches) {
+      if (b.firstSeq === firstSeq && b.lastSeq === lastSeq) return { kind: 'duplicate', baseOffset: b.baseOffset };
+    }
+    const last = p.batches[p.batches.length - 1];
+    if (last && firstSeq !== nextSeq(last.lastSeq, 1)) {
+      return { kind: 'error', errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, message: `producer ${producerId} sent sequence ${firstSeq}, expected ${nextSeq(last.lastSeq, 1)}` };
+    }
+    return { kind: 'append' };
+  }
+
+  /** Records an appended batch. */
+  appended(shard: string, producerId: bigint, epoch: number, firstSeq: number, count: number, baseOffset: bigint, nowMs: number): void {
+    const key = this.key(shard, producerId);
+    let p = this.state.get(key);
+    if (!p || p.epoch !== epoch) {
+      p = { epoch, batches: [], lastSeenMs: nowMs };
+      this.state.set(key, p);
+    }
+    p.lastSeenMs = nowMs;
+    p.batches.push({ firstSeq, lastSeq: nextSeq(firstSeq, count - 1), baseOffset });
+    if (p.batches.length > CACHED_BATCHES) p.batches.shift();
+  }
+
+  /** Forgets producers silent for longer than the expiry (Kafka's transactional.id.expiration / producer id expiration). */
+  expire(nowMs: number): number {
+    let n = 0;
+    for (const [k, p] of this.state) {
+      if (nowMs - p.lastSeenMs > this.expireAfterMs) {
+        this.state.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  dropShard(shard: string): void {
+    for (const k of this.state.keys()) if (k.endsWith(`\u0000${shard}`)) this.state.delete(k);
+  }
+
+  get size(): number {
+    return this.state.size;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The Kafka protocol server of a broker: its listeners (PLAINTEXT, and
+ * SASL_PLAINTEXT / SSL when configured), the connections, and the pieces the
+ * handlers share (group coordinator, idempotent producer state).
+ */
+import type { Logger } from '../../common/logger.js';
+import type { ListenerInfo } from '../../common/node-info.js';
+import type { StorageAdapter } from '../../storage/types.js';
+import { startListener, type RunningListener, type TlsFiles } from '../network/listener.js';
+import type { ProtocolServer } from '../service.js';
+import { KafkaConnection } from './connection.js';
+import type { KafkaDeps, KafkaSettings } from './deps.js';
+import { KafkaDispatcher } from './dispatcher.js';
+import { GroupCoordinator } from './group/coordinator.js';
+import { systemTimer } from './group/timer.js';
+import type { KafkaMetrics } from './metrics.js';
+import type { KafkaBusPort, KafkaMetaPort } from './ports.js';
+import { ProducerIdAllocator, ProducerStateTable } from './producer-state.js';
+
+export interface KafkaListenerSpec {
+  /** 'PLAINTEXT', 'SASL_PLAINTEXT' or 'SSL'. */
+  name: string;
+  kind: 'tcp' | 'tls';
+  host: string;
+  port: number;
+  requireSasl: boolean;
+}
+
+export interface KafkaServerOptions {
+  listeners: KafkaListenerSpec[];
+  tls?: TlsFiles;
+  meta: KafkaMetaPort;
+  storage: () => StorageAdapter;
+  bus?: KafkaBusPort;
+  settings: KafkaSettings;
+  maxRequestBytes: number;
+  group: { minSessionTimeoutMs: number; maxSessionTimeoutMs: number; initialRebalanceDelayMs: number };
+  metrics: KafkaMetrics;
+  log: Logger;
+}
+
+export class KafkaServer implements ProtocolServer {
+  readonly groups: GroupCoordinator;
+  readonly deps: KafkaDeps;
+  private running: Array<{ spec: KafkaListenerSpec; listener: RunningListener }> = [];
+  private readonly connections = new Set<KafkaConnection>();
+  private nextId = 1;
+  private expiry: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: KafkaServerOptions) {
+    const meta = opts.meta;
+    this.groups = new GroupCoordinator({
+      timer: systemTimer,
+      offsets: {
+        offsetsExist: (g) => meta.committedAll(g).length > 0,
+        deleteOffsets: (g) => meta.deleteGroupOffsets(g),
+        groupIdsWithOffsets: () => meta.offsetGroups(),
+      },
+      minSessionTimeoutMs: opts.group.minSessionTimeoutMs,
+      maxSessionTimeoutMs: opts.group.maxSessionTimeoutMs,
+      initialRebalanceDelayMs: opts.group.initialRebalanceDelayMs,
+    });
+    this.deps = {
+      meta,
+      storage: opts.storage,
+      bus: opts.bus,
+      groups: this.groups,
+      producers: new ProducerStateTable(),
+      producerIds: new ProducerIdAllocator(meta.nodeId),
+      settings: opts.settings,
+      metrics: opts.metrics,
+      log: opts.log,
+    };
+  }
+
+  async start(): Promise<void> {
+    const dispatcher = new KafkaDispatcher(this.deps);
+    try {
+      for (const spec of this.opts.listeners) {
+        const listener = await startListener({
+          kind: spec.kind,
+          host: spec.host,
+          port: spec.port,
+          name: `kafka ${spec.name}`,
+          ...(spec.kind === 'tls' && this.opts.tls ? { tls: this.opts.tls } : {}),
+          onConnection: (t) => {
+            const id = this.nextId++;
+            this.opts.metrics.connectionOpened();
+            const conn = new KafkaConnection({
+              id,
+              stream: t.stream,
+              remoteAddress: `${t.remoteAddress}:${t.remotePort}`,
+              listener: spec.name,
+              requireSasl: spec.requireSasl,
+              maxRequestBytes: this.opts.maxRequestBytes,
+              handler: dispatcher,
+              log: this.opts.log,
+              onClose: () => {
+                this.connections.delete(conn);
+                this.opts.metrics.connectionClosed();
+              },
+            });
+            this.connections.add(conn);
+          },
+          onError: (err) => this.opts.log.debug({ err: err.message }, 'kafka: listener connection error'),
+        });
+        this.running.push({ spec, listener });
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.expiry = setInterval(() => this.deps.producers.expire(Date.now()), 60_000);
+    this.expiry.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.expiry) clearInterval(this.expiry);
+    this.groups.close();
+    const running = this.running;
+    this.running = [];
+    for (const c of this.connections) c.close();
+    await Promise.all(running.map((r) => r.listener.close()));
+  }
+
+  listeners(): ListenerInfo[] {
+    return this.running.map((r) => ({ name: `kafka-${r.spec.name.toLowerCase()}`, protocol: 'kafka', address: `${r.listener.host}:${r.listener.port}` }));
+  }
+
+  /** Port of the first listener (tests bind port 0). */
+  port(name = 'PLAINTEXT'): number | undefined {
+    return this.running.find((r) => r.spec.name === name)?.listener.port;
+  }
+
+  connectionCount(): number {
+    return this.connections.size;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Partition (shard) leadership: every shard gets a leader among the live
+ * brokers, recorded in meta with `shard.assign` (so Kafka Metadata answers
+ * the same everywhere), kept while that broker lives, and moved to another
+ * live broker when it dies.
+ *
+ * Every broker runs this; only the live broker with the lowest id acts, and
+ * each assignment is a compare-and-set on the shard's epoch, so two brokers
+ * that briefly both think they are lowest cannot undo each other.
+ */
+import { errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { MetaAgent } from '../meta/agent.js';
+import { proposeResult } from './meta-propose.js';
+
+const RECHECK_MS = 2000;
+
+export class ShardPlacement {
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private running = false;
+  private again = false;
+
+  constructor(
+    private readonly agent: MetaAgent,
+    private readonly nodeId: number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.unsubscribe = this.agent.replica.subscribe(({ event }) => {
+      if (event.type.startsWith('topic.') || event.type.startsWith('node.') || event.type === 'state.restored') this.schedule();
+    });
+    this.timer = setInterval(() => this.schedule(), RECHECK_MS);
+    this.timer.unref();
+    this.schedule();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.unsubscribe?.();
+  }
+
+  private schedule(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void this.reconcile()
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'placement: could not assign shard leaders'))
+      .finally(() => {
+        this.running = false;
+        if (this.again) {
+          this.again = false;
+          setTimeout(() => this.schedule(), 50).unref();
+        }
+      });
+  }
+
+  private async reconcile(): Promise<void> {
+    const view = this.agent.replica.view;
+    const alive = view.nodes.withRole('broker', 'alive').map((n) => n.id);
+    if (alive.length === 0 || alive[0] !== this.nodeId) return;
+    const live = new Set(alive);
+    const load = new Map<number, number>(alive.map((id) => [id, 0]));
+    const orphans: Array<{ topic: string; shard: number; epoch: number }> = [];
+    for (const topic of view.topics.list()) {
+      for (const s of view.shards.forTopic(topic.name)) {
+        if (s.leader !== 0 && live.has(s.leader)) load.set(s.leader, (load.get(s.leader) ?? 0) + 1);
+        else orphans.push({ topic: s.topic, shard: s.shard, epoch: s.epoch });
+      }
+    }
+    for (const o of orphans) {
+      // Least-loaded live broker; ties go to the lowest id.
+      let best = alive[0]!;
+      for (const id of alive) if ((load.get(id) ?? 0) < (load.get(best) ?? 0)) best = id;
+      const r = await proposeResult(this.agent, { kind: 'shard.assign', topic: o.topic, shard: o.shard, leader: best, replicas: [best], expectedEpoch: o.epoch });
+      if (r.ok) {
+        load.set(best, (load.get(best) ?? 0) + 1);
+        this.log.debug({ topic: o.topic, shard: o.shard, leader: best }, 'placement: assigned shard leader');
+      } else if (r.code !== 'conflict' && r.code !== 'not_found') {
+        this.log.warn({ topic: o.topic, shard: o.shard, code: r.code, message: r.message }, 'placement: shard assignment refused');
+      }
+    }
+  }
+}
