@@ -51,6 +51,10 @@ export interface MqttCtlOptions {
   position?: string;
   password?: string;
   superuser?: boolean;
+  /** kafka groups reset-offsets */
+  to?: string;
+  value?: string;
+  partitions?: string;
 }
 
 export interface MqttCtlContext {

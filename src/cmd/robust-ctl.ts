@@ -5,6 +5,7 @@ import type { NodeInfo } from '../common/node-info.js';
 import { VERSION } from '../common/package-info.js';
 import type { ClusterStatusView } from '../meta/service.js';
 import { CtlUsageError, MQTT_COMMANDS, MQTT_USAGE, type MqttCtlOptions } from './ctl-mqtt.js';
+import { KAFKA_COMMANDS, KAFKA_USAGE } from './ctl-kafka.js';
 
 const USAGE = `usage: robust-ctl [--server host:port] [--output table|json] <command>
 
@@ -27,7 +28,7 @@ commands:
   topic consume <name> [--shard N] [--from OFFSET] [--max N]
                                      read records by offset
   topic delete <name>
-${MQTT_USAGE}
+${MQTT_USAGE}${KAFKA_USAGE}
 options:
   -s, --server      admin address of a node (default: $ROBUST_ADMIN or 127.0.0.1:58080)
   -o, --output      table (default) or json
@@ -253,6 +254,7 @@ const COMMANDS: Command[] = [
     },
   },
   ...MQTT_COMMANDS,
+  ...KAFKA_COMMANDS,
 ];
 
 function usageError(message: string): never {
@@ -290,6 +292,9 @@ async function main(): Promise<void> {
         position: { type: 'string' },
         password: { type: 'string' },
         superuser: { type: 'boolean' },
+        to: { type: 'string' },
+        value: { type: 'string' },
+        partitions: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },

@@ -1,6 +1,8 @@
 import { addMetaRoutes, type MetaAdmin, type MetaResult } from '../admin/meta-routes.js';
 import { addRecordRoutes, type RecordsAdmin } from '../admin/record-routes.js';
 import { addMqttRoutes } from '../admin/mqtt-routes.js';
+import { addKafkaRoutes } from '../admin/kafka-routes.js';
+import { createKafkaAdmin } from './kafka-admin.js';
 import { HttpError } from '../admin/http-server.js';
 import type { NodeView } from '../admin/routes.js';
 import { BrokerService } from '../broker/service.js';
@@ -22,6 +24,7 @@ import { StorageService } from './storage-service.js';
 import { createMqttServer } from './mqtt-wiring.js';
 import { advertisedKafkaListeners, createKafkaServer, kafkaListeners } from './kafka-wiring.js';
 import { ShardPlacement } from './shard-placement.js';
+import { createTopicBridge } from './topic-bridge.js';
 import type { KafkaServer } from '../broker/kafka/server.js';
 import type { ProtocolServer } from '../broker/service.js';
 import { createMqttAdmin } from './mqtt-admin.js';
@@ -84,6 +87,7 @@ export class RobustNode implements NodeView {
     addMetaRoutes(this.common.admin, this.metaAdmin());
     addRecordRoutes(this.common.admin, this.recordsAdmin());
     addMqttRoutes(this.common.admin, createMqttAdmin({ config, agent: this.metaAgent, mqtt: () => this.mqtt, brokerRunning: () => this.lifecycle.serviceStates().some((s) => s.name === 'broker' && s.ready) }));
+    addKafkaRoutes(this.common.admin, createKafkaAdmin({ agent: this.metaAgent, kafka: () => this.kafka, storage: () => this.storage }));
 
     const services: Service[] = [this.common];
     if (this.meta) services.push(this.meta);
@@ -96,8 +100,11 @@ export class RobustNode implements NodeView {
       const mqtt = createMqttServer(config, log.child({ service: 'mqtt' }), this.metrics.registry, this.metaAgent, this.storage);
       this.mqtt = mqtt;
       const protocols: Array<{ name: string; server: ProtocolServer }> = [{ name: 'mqtt', server: mqtt }];
+      // One topic, every protocol: Kafka records reach MQTT subscribers, MQTT publishes land in stored topics.
+      const bridge = createTopicBridge({ agent: this.metaAgent, storage: this.storage, nodeId: config.node_id, log: log.child({ service: 'bridge' }) });
+      bridge.attachMqtt(mqtt);
       if (kafkaListeners(config).length > 0) {
-        const kafka = createKafkaServer(config, log.child({ service: 'kafka' }), this.metrics.registry, this.metaAgent, this.storage);
+        const kafka = createKafkaServer(config, log.child({ service: 'kafka' }), this.metrics.registry, this.metaAgent, this.storage, bridge.kafkaPort);
         this.kafka = kafka;
         protocols.push({ name: 'kafka', server: this.advertising(kafka) });
       }

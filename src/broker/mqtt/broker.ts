@@ -447,8 +447,25 @@ export class MqttBroker {
     }
   }
 
+  /** Set by the node: told of every client publish, for other protocols' consumers of the same topic. */
+  onClientPublish: ((msg: Message) => void) | undefined;
+
+  /** Whether any session (or shared group) subscribes to a filter matching this topic. */
+  hasSubscribers(topic: string): boolean {
+    let found = false;
+    this.tree.match(topic, () => {
+      found = true;
+    });
+    if (found) return true;
+    this.shared.match(topic, () => {
+      found = true;
+    });
+    return found;
+  }
+
   private publishFrom(msg: Message): PublishResult {
     this.stats.messagesIn++;
+    if (msg.publisher !== '' && this.onClientPublish) this.onClientPublish(msg);
     const durable = this.durableScratch;
     durable.length = 0;
     if (msg.retain) {

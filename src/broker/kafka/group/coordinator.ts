@@ -12,8 +12,7 @@
  * rebalance timeout, the initial rebalance delay, pending-member and
  * pending-sync expirations all go through it.
  *
- * Choices where Kafka has several behaviours (see also the README of the
- * Kafka broker):
+ * Choices where Kafka has several behaviours:
  * - Kafka 3.x semantics: static members that do not rejoin within the
  *   rebalance timeout are kept (only their session timeout removes them);
  *   dynamic ones are removed. Members that do not send SyncGroup within the
@@ -26,8 +25,11 @@
  *   In CompletingRebalance (or when the protocol would change) it triggers a
  *   rebalance, as Kafka 3.x does.
  * - Heartbeats answer REBALANCE_IN_PROGRESS in CompletingRebalance too (the
- *   pre-2.5 behaviour; clients ignore it while awaiting SyncGroup), and reset
- *   the session timer.
+ *   older broker behaviour; Kafka 2.5+ answers NONE there, and current clients
+ *   ignore the error while awaiting SyncGroup), and reset the session timer.
+ * - The initial rebalance delay applies whenever a join phase starts from
+ *   Empty, and is extended (once per expiry, up to the rebalance timeout) when
+ *   other members joined meanwhile, as Kafka's InitialDelayedJoin.
  * - A member removed while it has a parked JoinGroup or SyncGroup gets
  *   UNKNOWN_MEMBER_ID (Kafka leaves the SyncGroup unanswered).
  * - A member re-sending JoinGroup (SyncGroup) while one is still parked: the
@@ -625,12 +627,12 @@ export class GroupCoordinator {
   validateCommit(p: ValidateCommitParams): number {
     if (this.closed) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     const hasMemberInfo = p.generationId >= 0 || p.memberId !== '' || p.groupInstanceId !== null;
-    let group = this.groupsById.get(p.groupId);
+    const group = this.groupsById.get(p.groupId);
     if (!group) {
       // A group not using group management, or a commit from a long-gone generation.
       if (p.generationId >= 0) return ErrorCode.ILLEGAL_GENERATION;
       if (hasMemberInfo) return ErrorCode.UNKNOWN_MEMBER_ID;
-      group = this.createGroup(p.groupId); // it now exists (Empty), as in Kafka
+      this.createGroup(p.groupId); // it now exists (Empty), as in Kafka
       return ErrorCode.NONE;
     }
     if (group.is('Dead')) return ErrorCode.COORDINATOR_NOT_AVAILABLE;

@@ -160,13 +160,14 @@ const LZ4_MAGIC = 0x184d2204;
 const LZ4_BLOCK_MAX = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
 
 /**
- * Walks the frame(s) without decompressing: an upper bound on the output size
- * (each block inflates to at most the frame's block maximum), so the bound is
- * enforced before lz4 allocates anything.
+ * Walks the frame(s) without decompressing and returns an upper bound on the
+ * output size (a stored block is its size, a compressed one at most the
+ * frame's block maximum) and the largest block maximum.
  */
-function lz4OutputBound(buf: Buffer): number {
+function lz4OutputBound(buf: Buffer): { bound: number; blockMax: number } {
   let p = 0;
   let bound = 0;
+  let largest = 0;
   if (buf.length === 0) throw new CorruptRecordError('lz4: empty');
   while (p < buf.length) {
     if (buf.length - p < 7) throw new CorruptRecordError('lz4: truncated frame header');
@@ -185,6 +186,7 @@ function lz4OutputBound(buf: Buffer): number {
     if (flg >> 6 !== 1) throw new CorruptRecordError('lz4: unsupported frame version');
     const blockMax = LZ4_BLOCK_MAX[(bd >> 4) & 7]!;
     if (blockMax === 0) throw new CorruptRecordError('lz4: bad block maximum size');
+    if (blockMax > largest) largest = blockMax;
     const blockChecksum = (flg & 0x10) !== 0;
     const contentSize = (flg & 0x08) !== 0;
     const contentChecksum = (flg & 0x04) !== 0;
@@ -206,11 +208,17 @@ function lz4OutputBound(buf: Buffer): number {
     if (contentChecksum) p += 4;
     if (p > buf.length) throw new CorruptRecordError('lz4: truncated content checksum');
   }
-  return bound;
+  return { bound, blockMax: largest };
 }
 
+/**
+ * Compressors fill every block but the last, so a frame whose bound exceeds
+ * maxBytes by a whole block maximum is too large; within that slack the
+ * output is checked after inflating (peak memory: maxBytes + one block max, 4 MiB at most).
+ */
 function lz4Bounded(buf: Buffer, maxBytes: number): Buffer {
-  if (lz4OutputBound(buf) > maxBytes) throw new DecompressedTooLargeError(maxBytes);
+  const { bound, blockMax } = lz4OutputBound(buf);
+  if (bound - blockMax > maxBytes) throw new DecompressedTooLargeError(maxBytes);
   let out: Buffer;
   try {
     out = decompressFrameSync(buf);

@@ -157,7 +157,8 @@ export function decodeRecords(buf: Buffer, opts: DecodeRecordsOptions = {}): Rec
       pos = end;
     }
   } catch (err) {
-    if (err instanceof KafkaDecodeError) throw new CorruptRecordError(err.message);
+    // A field ran past its record or batch (the reader's bounds checks): the batch is corrupt, the frame is fine.
+    if (err instanceof KafkaDecodeError) throw new CorruptRecordError(err.message.replace(/^malformed Kafka request: /, ''));
     throw err;
   }
   return out;
@@ -329,6 +330,9 @@ export function encodeRecordBatch(w: KafkaWriter, opts: EncodeRecordBatchOptions
     (opts.isTransactional ? ATTR_TRANSACTIONAL : 0) |
     (opts.isControl ? ATTR_CONTROL : 0);
 
+  const lastOffsetDelta = offsetDelta(records[n - 1]!.offset, baseOffset);
+  if (!(lastOffsetDelta >= 0 && lastOffsetDelta <= 0x7fffffff)) throw new RangeError(`record batch: offsets must ascend from baseOffset ${baseOffset} by less than 2^31`);
+
   const start = w.pos;
   w.ensure(RECORD_BATCH_OVERHEAD);
   const buf = w.buf;
@@ -337,7 +341,7 @@ export function encodeRecordBatch(w: KafkaWriter, opts: EncodeRecordBatchOptions
   buf.writeInt32BE(opts.partitionLeaderEpoch ?? 0, start + 12);
   buf[start + 16] = 2;
   buf.writeInt16BE(attributes, start + 21);
-  buf.writeInt32BE(offsetDelta(records[n - 1]!.offset, baseOffset), start + 23);
+  buf.writeInt32BE(lastOffsetDelta, start + 23);
   putInt64(buf, start + 27, baseTimestamp);
   putInt64(buf, start + 35, maxTimestamp);
   buf.writeBigInt64BE(opts.producerId ?? -1n, start + 43);
