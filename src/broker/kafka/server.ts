@@ -110,7 +110,10 @@ export class KafkaServer implements ProtocolServer {
       await this.stop();
       throw err;
     }
-    this.expiry = setInterval(() => this.deps.producers.expire(Date.now()), 60_000);
+    this.expiry = setInterval(() => {
+      this.deps.producers.expire(Date.now());
+      this.groups.purgeEmptyGroups();
+    }, 60_000);
     this.expiry.unref();
   }
 

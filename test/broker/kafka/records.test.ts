@@ -572,6 +572,26 @@ describe('kafka records: cross-checks with kafkajs', () => {
     return records.map((r) => ({ ...r, headers: r.headers.map((h) => ({ key: h.key, value: h.value ?? Buffer.alloc(0) })) }));
   }
 
+  it('uncompressed: our v2 batch is byte-identical to kafkajs\'s (header, varints, CRC-32C)', async () => {
+    const records = kjsCompatible(sampleRecords(300, 12, 9000n));
+    const { encoders, first } = kjsRecords(records);
+    const theirs = await kjsRecordBatch({
+      compression: 0,
+      firstOffset: KjsLongCls.fromValue(first.offset),
+      firstTimestamp: first.timestamp,
+      maxTimestamp: Math.max(...records.map((r) => r.timestamp)),
+      lastOffsetDelta: Number(records.at(-1)!.offset - first.offset),
+      producerId: KjsLongCls.fromValue(77n),
+      producerEpoch: 5,
+      firstSequence: 1234,
+      partitionLeaderEpoch: 3,
+      transactional: true,
+      records: encoders,
+    });
+    const ours = encodeV2(records, 'none', { producerId: 77n, producerEpoch: 5, baseSequence: 1234, partitionLeaderEpoch: 3, isTransactional: true });
+    assert.equal(ours.toString('hex'), theirs.buffer.toString('hex'));
+  });
+
   for (const c of CODECS) {
     it(`${c}: kafkajs-encoded v2 batch decodes with ours`, async () => {
       const records = kjsCompatible(sampleRecords(120, 8, 77n));
@@ -654,6 +674,16 @@ describe('kafka records: cross-checks with kafkajs', () => {
           else assert.deepEqual(got.map((r) => r.offset), records.map((_, i) => wrapperOffset - BigInt(records.length - 1 - i)));
         }
       });
+
+      if (c === 'none') {
+        it(`v${magic} none: our message set is byte-identical to kafkajs's (CRC-32)`, () => {
+          const records = sampleRecords(30, 13, 0n);
+          const theirs = kjsMessageSet({ messageVersion: magic, compression: 0, entries: records.map((r) => ({ key: r.key, value: r.value, timestamp: r.timestamp })) }).buffer;
+          // kafkajs writes offset -1 in uncompressed sets (the broker assigns offsets)
+          const ours = encodeLegacy(magic, records.map((r) => ({ ...r, offset: -1n })));
+          assert.equal(ours.toString('hex'), theirs.toString('hex'));
+        });
+      }
 
       it(`v${magic} ${c}: our message set decodes with kafkajs`, async () => {
         const records = sampleRecords(40, 11, 300n);

@@ -101,8 +101,8 @@ export interface DecodeRecordsOptions {
 
 /** Internal decoding state shared with the legacy decoder. */
 export interface DecodeState {
+  /** Decompressed bytes this call may still produce. */
   budget: number;
-  readonly limit: number;
   readonly verifyCrc: boolean;
 }
 
@@ -127,7 +127,7 @@ const ATTR_CONTROL = 0x20;
  */
 export function decodeRecords(buf: Buffer, opts: DecodeRecordsOptions = {}): RecordBatch[] {
   const limit = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
-  const state: DecodeState = { budget: limit, limit, verifyCrc: opts.verifyCrc !== false };
+  const state: DecodeState = { budget: limit, verifyCrc: opts.verifyCrc !== false };
   const out: RecordBatch[] = [];
   let run: LegacyRun | null = null;
   let pos = 0;
