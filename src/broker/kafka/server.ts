@@ -34,7 +34,7 @@ export interface KafkaServerOptions {
   bus?: KafkaBusPort;
   settings: KafkaSettings;
   maxRequestBytes: number;
-  group: { minSessionTimeoutMs: number; maxSessionTimeoutMs: number; initialRebalanceDelayMs: number };
+  group: { minSessionTimeoutMs: number; maxSessionTimeoutMs: number; initialRebalanceDelayMs: number; offsetsRetentionMs: number };
   metrics: KafkaMetrics;
   log: Logger;
 }
@@ -113,6 +113,7 @@ export class KafkaServer implements ProtocolServer {
     this.expiry = setInterval(() => {
       this.deps.producers.expire(Date.now());
       this.groups.purgeEmptyGroups();
+      void this.expireOffsets(Date.now());
     }, 60_000);
     this.expiry.unref();
   }
@@ -124,6 +125,30 @@ export class KafkaServer implements ProtocolServer {
     this.running = [];
     for (const c of this.connections) c.close();
     await Promise.all(running.map((r) => r.listener.close()));
+  }
+
+  /**
+   * Kafka's offsets.retention: a group without members whose newest commit is
+   * older than the retention loses its committed offsets. The group's
+   * coordinator does it, so one node proposes each deletion.
+   */
+  async expireOffsets(nowMs: number): Promise<string[]> {
+    const meta = this.opts.meta;
+    const expired: string[] = [];
+    for (const group of meta.offsetGroups()) {
+      if (meta.coordinatorFor(group)?.nodeId !== meta.nodeId) continue;
+      if (this.groups.describeGroup(group).members.length > 0) continue;
+      const newest = Math.max(...meta.committedAll(group).map((o) => o.commitTimeMs));
+      if (nowMs - newest < this.opts.group.offsetsRetentionMs) continue;
+      try {
+        await meta.deleteGroupOffsets(group);
+        expired.push(group);
+        this.opts.log.info({ group }, `kafka: committed offsets of group ${group} expired (no members, last commit ${new Date(newest).toISOString()})`);
+      } catch (err) {
+        this.opts.log.warn({ group, err: String(err) }, 'kafka: could not expire committed offsets');
+      }
+    }
+    return expired;
   }
 
   listeners(): ListenerInfo[] {
