@@ -4,6 +4,10 @@
  * the same everywhere), kept while that broker lives, and moved to another
  * live broker when it dies.
  *
+ * A new shard goes to the live broker that leads the fewest shards of its
+ * topic (so a topic's partitions spread over the brokers), then the fewest
+ * shards overall.
+ *
  * Every broker runs this; only the live broker with the lowest id acts, and
  * each assignment is a compare-and-set on the shard's epoch, so two brokers
  * that briefly both think they are lowest cannot undo each other.
@@ -71,13 +75,27 @@ export class ShardPlacement {
         else orphans.push({ topic: s.topic, shard: s.shard, epoch: s.epoch });
       }
     }
+    // Per topic, how many of its shards each broker leads: a topic's shards are spread first, then total load evens out.
+    const topicLoad = new Map<string, Map<number, number>>();
+    const topicCount = (topic: string, id: number): number => topicLoad.get(topic)?.get(id) ?? 0;
+    for (const topic of view.topics.list()) {
+      const m = new Map<number, number>();
+      for (const s of view.shards.forTopic(topic.name)) if (live.has(s.leader)) m.set(s.leader, (m.get(s.leader) ?? 0) + 1);
+      topicLoad.set(topic.name, m);
+    }
     for (const o of orphans) {
-      // Least-loaded live broker; ties go to the lowest id.
+      // The live broker leading the fewest shards of this topic, then the fewest overall; ties go to the lowest id.
       let best = alive[0]!;
-      for (const id of alive) if ((load.get(id) ?? 0) < (load.get(best) ?? 0)) best = id;
+      for (const id of alive) {
+        const byTopic = topicCount(o.topic, id) - topicCount(o.topic, best);
+        if (byTopic < 0 || (byTopic === 0 && (load.get(id) ?? 0) < (load.get(best) ?? 0))) best = id;
+      }
       const r = await proposeResult(this.agent, { kind: 'shard.assign', topic: o.topic, shard: o.shard, leader: best, replicas: [best], expectedEpoch: o.epoch });
       if (r.ok) {
         load.set(best, (load.get(best) ?? 0) + 1);
+        const m = topicLoad.get(o.topic) ?? new Map<number, number>();
+        m.set(best, (m.get(best) ?? 0) + 1);
+        topicLoad.set(o.topic, m);
         this.log.debug({ topic: o.topic, shard: o.shard, leader: best }, 'placement: assigned shard leader');
       } else if (r.code !== 'conflict' && r.code !== 'not_found') {
         this.log.warn({ topic: o.topic, shard: o.shard, code: r.code, message: r.message }, 'placement: shard assignment refused');

@@ -3,6 +3,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, after } from 'node:test';
 import type { ClusterStatusView } from '../../src/meta/service.js';
+import { kafkaClient } from '../support/kafka.js';
 import { BIN, REPO_ROOT, removeDir, run, startFixedPortNode, tempDir, type ServerProcess } from '../support/server.js';
 
 /**
@@ -147,6 +148,54 @@ describe('three-node meta cluster from config/cluster', () => {
     for (const id of [1, 2, 3]) {
       await until(`node ${id} state after restart`, async () => ((await topicNames(id)).join() === [...written].sort().join() ? true : undefined), 10_000);
     }
+  });
+
+  it('Kafka: every broker in Metadata, partition leaders spread, a dead broker\'s partitions move to live ones', async () => {
+    const KAFKA = (id: number) => `127.0.0.1:${9092 + 10 * id}`;
+    const admin = kafkaClient(KAFKA(1)).admin();
+    await admin.connect();
+    assert.equal(await admin.createTopics({ topics: [{ topic: 'kafka-spread', numPartitions: 6 }], waitForLeaders: true }), true);
+    written.push('kafka-spread');
+    const leaders = async (via: number): Promise<number[]> => {
+      const a = kafkaClient(KAFKA(via)).admin();
+      await a.connect();
+      try {
+        const m = await a.fetchTopicMetadata({ topics: ['kafka-spread'] });
+        return m.topics[0]!.partitions.sort((x, y) => x.partitionId - y.partitionId).map((p) => p.leader);
+      } finally {
+        await a.disconnect();
+      }
+    };
+    const before = await leaders(1);
+    assert.equal(before.length, 6);
+    assert.ok(before.every((l) => [1, 2, 3].includes(l)), `leaders ${before.join(',')}`);
+    assert.ok(new Set(before).size >= 2, `leaders spread over the brokers: ${before.join(',')}`);
+    for (const via of [2, 3]) assert.deepEqual(await leaders(via), before, `node ${via} gives the same leaders`);
+    const cluster = await admin.describeCluster();
+    assert.deepEqual(cluster.brokers.map((b) => `${b.host}:${b.port}`).sort(), [KAFKA(1), KAFKA(2), KAFKA(3)]);
+
+    // kafkajs sends each partition's records to its leader, on whichever node that is.
+    const producer = kafkaClient(KAFKA(1)).producer();
+    await producer.connect();
+    await producer.send({ topic: 'kafka-spread', acks: -1, messages: Array.from({ length: 60 }, (_, i) => ({ partition: i % 6, value: `m${i}` })) });
+    await producer.disconnect();
+    const offsets = await admin.fetchTopicOffsets('kafka-spread');
+    assert.deepEqual(offsets.map((o) => Number(o.high)), [10, 10, 10, 10, 10, 10]);
+
+    // A broker leading some partitions dies: they get a live leader.
+    const meta = (await status(1)).leader_id;
+    const victim = [...new Set(before)].find((id) => id !== meta) ?? before[0]!;
+    const survivor = [1, 2, 3].find((id) => id !== victim)!;
+    running.get(victim)!.child.kill('SIGKILL');
+    await running.get(victim)!.waitExit();
+    running.delete(victim);
+    await admin.disconnect();
+    const after = await until('partitions of the dead broker moved', async () => {
+      const l = await leaders(survivor);
+      return l.every((x) => x !== victim && [1, 2, 3].includes(x)) ? l : undefined;
+    }, 25_000);
+    for (let p = 0; p < 6; p++) if (before[p] !== victim) assert.equal(after[p], before[p], `partition ${p}, led by a live broker, kept its leader`);
+    await startReady(victim);
   });
 
   it('leader transfer, and adding and removing a meta member at run time', async () => {
