@@ -25,12 +25,13 @@ export interface KafkaNode {
 
 /**
  * `kafka`: extra lines for the [kafka] section (the group rebalance delay is 0
- * unless set here); `extra`: further sections, e.g. `[storage]\nflush = "sync"`.
+ * unless set here); `extra`: further sections, e.g. `[storage]\nflush = "sync"`;
+ * `mqtt`: when given, MQTT listens too (ports.mqtt) with these [mqtt] lines.
  */
-export async function startKafkaNode(opts: { kafka?: string; extra?: string; env?: NodeJS.ProcessEnv } = {}): Promise<KafkaNode> {
+export async function startKafkaNode(opts: { kafka?: string; extra?: string; env?: NodeJS.ProcessEnv; mqtt?: string } = {}): Promise<KafkaNode> {
   const kafkaLines = opts.kafka ?? '';
   const withDelay = /group_initial_rebalance_delay_ms/.test(kafkaLines) ? kafkaLines : `group_initial_rebalance_delay_ms = 0\n${kafkaLines}`;
-  const { file, dir, ports } = await writeTestConfig(opts.extra ?? '', undefined, { kafka: withDelay });
+  const { file, dir, ports } = await writeTestConfig(opts.extra ?? '', undefined, { kafka: withDelay, ...(opts.mqtt !== undefined ? { mqtt: opts.mqtt } : {}) });
   const kafkaPort = ports.kafka!;
   const start = async (): Promise<ServerProcess> => {
     const p = new ServerProcess(['start', file], opts.env ? { env: opts.env } : {});
