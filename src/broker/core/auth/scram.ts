@@ -213,7 +213,12 @@ export class ScramServer {
     if (!cbind) return this.end('invalid-encoding');
     // Without channel binding, c= carries exactly the gs2 header of client-first.
     if (!cbind.equals(Buffer.from(phase.gs2Header, 'utf8'))) return this.end('channel-bindings-dont-match');
-    if (!constantTimeEqual(Buffer.from(nonceAttr.value, 'utf8'), Buffer.from(phase.nonce, 'utf8'))) return this.end('invalid-proof');
+    // RFC 5802 wants the nonce echoed exactly; librdkafka before 2.x sent its own
+    // nonce in front of it (so the client part twice). Kafka accepts a nonce that
+    // ends with the server's, and so do we: the proof covers the message as sent.
+    const got = Buffer.from(nonceAttr.value, 'utf8');
+    const want = Buffer.from(phase.nonce, 'utf8');
+    if (got.length < want.length || !constantTimeEqual(got.subarray(got.length - want.length), want)) return this.end('invalid-proof');
 
     const proof = strictBase64(text.slice(proofAt + 3));
     if (!proof || proof.length !== KEY_LEN) return this.end('invalid-encoding');
