@@ -1,6 +1,9 @@
 /**
  * Side by side: our default node, mosquitto and aedes under the same MQTT workloads
- * (issue 6), one after another, with the project's load generator `bin/robust-bench`.
+ * (issue 6), one after another, with the project's load generator `bin/robust-bench`;
+ * workloads 7 and 8 are Kafka produce runs (`robust-bench kafka produce`) of our node
+ * alone: no Kafka broker is installable here to set beside it (see `npm run bench:kafka`
+ * for the Kafka figures against the raw disk and the end-to-end latency).
  *
  *   npm run bench:compare                                   # every workload, every broker
  *   npm run bench:compare -- --quick                        # smoke run: short, 2,000 idle connections
@@ -37,7 +40,7 @@ import { canPin, cleanupAll, cleanupOnSignals, httpGetText, pinned, pinSelf, ROO
 import { renderSection, renderSvg, replaceSection, fmtInt, fmtMs, fmtNum, fmtMiB, fmtKiB, fmtRatio, type BrokerSettings, type CompareReport } from './compare/report.js';
 import { notesFor, parseDrops, parseLoadgenOutput, ratios, summarise } from './compare/summary.js';
 import { BROKERS, type BrokerKind, type ExternalMeasure, type RunRecord } from './compare/types.js';
-import { loadgenArgs, parseWorkloadList, workloads, type WorkloadDef } from './compare/workloads.js';
+import { loadgenArgs, parseWorkloadList, runsOn, workloads, type WorkloadDef } from './compare/workloads.js';
 
 const DEFAULT_LOADGEN_JS = join(ROOT, 'dist', 'src', 'cmd', 'robust-bench.js');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -50,7 +53,7 @@ const INFLIGHT = 32;
 const { values: args } = parseArgs({
   options: {
     brokers: { type: 'string', default: BROKERS.join(',') },
-    workloads: { type: 'string', default: '1-6' },
+    workloads: { type: 'string', default: '1-8' },
     duration: { type: 'string' },
     warmup: { type: 'string' },
     rounds: { type: 'string', default: '1' },
@@ -97,14 +100,15 @@ interface Ctx {
   openFiles: number | undefined;
 }
 
-function brokerSpec(kind: BrokerKind, ctx: Ctx): BrokerSpec {
+function brokerSpec(kind: BrokerKind, ctx: Ctx, kafka = false): BrokerSpec {
   return {
     kind,
     ...(ctx.pin ? { cpu: 0 } : {}),
     ...(ctx.openFiles !== undefined ? { openFiles: ctx.openFiles } : {}),
     prefix: `robust-bench-compare-${kind}-`,
     // Our default node: every [mqtt] limit at its default (max_inflight 32, max_queued_messages 1000), default engine file.
-    robust: { engine: 'file', maxInflight: INFLIGHT, maxQueued: 1000, ...(ctx.robustRoot !== undefined ? { root: ctx.robustRoot } : {}) },
+    // Kafka workloads also open the Kafka listener.
+    robust: { engine: 'file', maxInflight: INFLIGHT, maxQueued: 1000, ...(kafka ? { kafka: true } : {}), ...(ctx.robustRoot !== undefined ? { root: ctx.robustRoot } : {}) },
     mosquitto: { path: ctx.mosquittoPath, maxInflight: INFLIGHT, maxQueued: 0, maxConnections: -1 },
   };
 }
@@ -114,13 +118,13 @@ async function runOne(w: WorkloadDef, kind: BrokerKind, roundNo: number, ctx: Ct
   let broker: RunningBroker | undefined;
   let argv: string[] = [];
   try {
-    broker = await startBroker(brokerSpec(kind, ctx));
-    configs.set(kind, broker.config);
+    broker = await startBroker(brokerSpec(kind, ctx, w.mode === 'kafka'));
+    if (w.mode !== 'kafka') configs.set(kind, broker.config);
     const pid = broker.pid;
     await sleep(300); // let the fresh broker settle (JIT of start-up code, Raft election's aftermath)
     argv = loadgenArgs(w, {
       host: '127.0.0.1',
-      port: broker.port,
+      port: w.mode === 'kafka' ? (broker.kafkaPort as number) : broker.port,
       duration_s: ctx.duration,
       warmup_s: ctx.warmup,
       window: ctx.window,
@@ -329,6 +333,7 @@ async function main(): Promise<void> {
       for (const id of ids) {
         const w = defs.find((d) => d.id === id) as WorkloadDef;
         for (const b of brokers) {
+          if (!runsOn(w, b)) continue;
           process.stdout.write(`  ${String(w.id).padEnd(2)} ${w.short.padEnd(18)} ${b.padEnd(9)} ... `);
           const rec = await runOne(w, b, r, ctx, configs);
           records.push(rec);
@@ -412,6 +417,8 @@ function describeSettings(
       `${ctx.workers} worker(s) (\`--workers ${ctx.workers}\`), pinned to CPU 1; \`--broker-pid\` so that it reads the broker's CPU and RSS from /proc over its measured window.`,
     `\`--warmup ${ctx.warmup}\` s of load before \`--duration ${ctx.duration}\` s measured; payload 100 bytes with a send timestamp; \`--window ${ctx.window}\` unacknowledged QoS 1 publishes per publisher; \`--rate 0\` = as fast as flow control allows.`,
     'Fan-in publishes to `bench/w4/%i` (one topic per publisher) with the subscriber on `bench/w4/+`; the other workloads use one topic.',
+    'Workloads 7-8 (Kafka, our node only: no Kafka broker is installable here): `bin/robust-bench kafka produce`, one producer, a topic of 1 partition created by it, record batches of robust-bench\'s default size (1,000 records of 100 B; 253 of 1 KiB), 5 Produce requests in flight, acks=1; ' +
+      'records/s = records acknowledged in the window, latency = Produce request → response; the node also opens its Kafka listener (`[kafka] tcp_port`), nothing else differs.',
     'At max rate (workloads 1–4) the publishers keep every buffer on the path full (QoS 0 has no flow control; QoS 1 only the per-publisher window, and a broker may acknowledge a publish before it delivers it), ' +
       'so latency there is mostly queueing delay and loss shows where a broker drops instead of queueing; workload 5 measures latency at a rate every broker sustains.',
     'Lost = published but never delivered, after the measured window plus up to 5 s of drain (whole run, warm-up included). For robust the harness also reads its drop counters (`robust_mqtt_messages_dropped_total` on /metrics) into the notes.',

@@ -47,17 +47,17 @@
  *
  * Prints a table and, as its last line, JSON with every figure.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { SourceMap } from 'node:module';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { cpus } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MqttDecoder, encode, preparePublish, publishSize, writePublish, type Packet, type ProtocolLevel, type PublishDelivery, type QoS } from '../src/broker/mqtt/codec/index.js';
 import { mosquittoVersion, ROBUST_SERVER_JS, startBroker as startSharedBroker, stopBroker, type RunningBroker } from './lib/brokers.js';
 import { clockTicks, cpuSeconds, machineBusySeconds, memKiB } from './lib/proc.js';
-import { canPin, cleanupAll, cleanupOnSignals, pinned, pinSelf, ROOT, spawnTracked } from './lib/processes.js';
+import { canPin, cleanupAll, cleanupOnSignals, pinned, pinSelf, spawnTracked } from './lib/processes.js';
+import { summariseProfile } from './lib/profile.js';
 const THIS_FILE = fileURLToPath(import.meta.url);
 const TOPIC = 'bench/mqtt';
 const BATCH = 64;
@@ -474,75 +474,6 @@ async function runCase(caseName: CaseName, brokerName: BrokerName, roundNo: numb
 function round(n: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
-}
-
-// ------------------------------------------------------------------ profile summary
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
-}
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-const sourceMaps = new Map<string, SourceMap | null>();
-function originalPosition(url: string, line0: number, col0: number): string {
-  if (!url.startsWith('file://')) return url === '' ? '' : `${url}:${line0 + 1}`;
-  const file = fileURLToPath(url);
-  let sm = sourceMaps.get(file);
-  if (sm === undefined) {
-    sm = null;
-    try {
-      if (existsSync(`${file}.map`)) sm = new SourceMap(JSON.parse(readFileSync(`${file}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
-    } catch {
-      sm = null;
-    }
-    sourceMaps.set(file, sm);
-  }
-  const rel = (p: string) => (p.startsWith(ROOT) ? relative(ROOT, p) : p);
-  if (sm && line0 >= 0) {
-    const e = sm.findEntry(line0, Math.max(0, col0)) as { originalSource?: string; originalLine?: number };
-    if (e.originalSource !== undefined && e.originalLine !== undefined) {
-      const src = e.originalSource.startsWith('file://') ? fileURLToPath(e.originalSource) : resolve(dirname(file), e.originalSource);
-      return `${rel(src)}:${e.originalLine + 1}`;
-    }
-  }
-  return `${rel(file)}:${line0 + 1}`;
-}
-
-/** Self time by function (name + original file:line), from a .cpuprofile. */
-function summariseProfile(path: string, top: number): { total_ms: number; top: Array<{ self_ms: number; self_pct: number; function: string; location: string }> } {
-  const prof = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
-  const byId = new Map<number, ProfileNode>();
-  for (const n of prof.nodes) byId.set(n.id, n);
-  const selfUs = new Map<number, number>();
-  // timeDeltas[i] is the time before sample i; the time after sample i belongs to it.
-  for (let i = 0; i < prof.samples.length; i++) {
-    const dt = prof.timeDeltas[i + 1] ?? 0;
-    const id = prof.samples[i]!;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + dt);
-  }
-  const agg = new Map<string, { us: number; fn: string; loc: string }>();
-  let total = 0;
-  for (const [id, us] of selfUs) {
-    const cf = byId.get(id)!.callFrame;
-    if (cf.functionName === '(idle)') continue;
-    total += us;
-    const fn = cf.functionName || '(anonymous)';
-    const loc = originalPosition(cf.url, cf.lineNumber, cf.columnNumber);
-    const key = `${fn}\0${loc}`;
-    const a = agg.get(key) ?? { us: 0, fn, loc };
-    a.us += us;
-    agg.set(key, a);
-  }
-  const rows = [...agg.values()].sort((a, b) => b.us - a.us).slice(0, top);
-  return {
-    total_ms: round(total / 1000, 1),
-    top: rows.map((r) => ({ self_ms: round(r.us / 1000, 1), self_pct: round((100 * r.us) / total, 1), function: r.fn, location: r.loc })),
-  };
 }
 
 // ------------------------------------------------------------------ main

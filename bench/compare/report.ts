@@ -107,19 +107,32 @@ export function chartSpec(r: Pick<CompareReport, 'date' | 'commit' | 'options' |
   });
   const pubsub = ws.filter((w) => w.mode === 'pubsub');
   const conn = ws.filter((w) => w.mode === 'conn');
+  const kafka = ws.filter((w) => w.mode === 'kafka');
   const rows: ChartSpec['rows'] = [
     {
       title: 'Throughput (higher is better)',
-      panels: [...pubsub.map((w) => panel(w, 'msg/s received', (s) => s.received_per_s)), ...conn.map((w) => panel(w, 'connects/s', (s) => s.connect_per_s))],
+      panels: [
+        ...pubsub.map((w) => panel(w, 'msg/s received', (s) => s.received_per_s)),
+        ...conn.map((w) => panel(w, 'connects/s', (s) => s.connect_per_s)),
+        ...kafka.map((w) => panel(w, 'records/s acked', (s) => s.received_per_s)),
+      ],
     },
     { title: 'p99 latency, publish → receive (lower is better)', panels: pubsub.map((w) => panel(w, 'ms', (s) => s.latency_ms?.p99)) },
     {
       title: 'Broker CPU (lower is better)',
-      panels: [...pubsub.map((w) => panel(w, 'µs per message', (s) => s.cpu_us_per_msg)), ...conn.map((w) => panel(w, 'µs per connection', (s) => s.cpu_us_per_connection))],
+      panels: [
+        ...pubsub.map((w) => panel(w, 'µs per message', (s) => s.cpu_us_per_msg)),
+        ...conn.map((w) => panel(w, 'µs per connection', (s) => s.cpu_us_per_connection)),
+        ...kafka.map((w) => panel(w, 'µs per record', (s) => s.cpu_us_per_msg)),
+      ],
     },
     {
       title: 'Broker memory (lower is better)',
-      panels: [...pubsub.map((w) => panel(w, 'RSS MiB', (s) => (s.rss_bytes === null ? null : s.rss_bytes / 1048576))), ...conn.map((w) => panel(w, 'KiB RSS per connection', (s) => (s.rss_per_connection_bytes === null ? null : s.rss_per_connection_bytes / 1024)))],
+      panels: [
+        ...pubsub.map((w) => panel(w, 'RSS MiB', (s) => (s.rss_bytes === null ? null : s.rss_bytes / 1048576))),
+        ...conn.map((w) => panel(w, 'KiB RSS per connection', (s) => (s.rss_per_connection_bytes === null ? null : s.rss_per_connection_bytes / 1024))),
+        ...kafka.map((w) => panel(w, 'RSS MiB', (s) => (s.rss_bytes === null ? null : s.rss_bytes / 1048576))),
+      ],
     },
   ].filter((row) => row.panels.length > 0);
   return {
@@ -165,6 +178,24 @@ function ratioLine(r: CompareReport, w: WorkloadDef): string {
 
 function workloadTable(r: CompareReport, w: WorkloadDef): string {
   const ss = r.options.brokers.map((b) => find(r.summaries, w.id, b)).filter((s): s is Summary => s !== undefined);
+  if (w.mode === 'kafka') {
+    return table(
+      ['broker', 'records/s acknowledged', 'MB/s', 'failed', 'request → ack p50 ms', 'p99 ms', 'p99.9 ms', 'broker CPU µs/record', 'broker CPU', 'broker RSS MiB (peak)', 'load gen CPU (max worker)'],
+      ss.map((s) => [
+        brokerCell(s),
+        fmtInt(s.received_per_s),
+        s.received_per_s === null ? '—' : fmtNum((s.received_per_s * w.size) / 1e6, 1),
+        fmtInt(s.lost),
+        fmtMs(s.latency_ms?.p50),
+        fmtMs(s.latency_ms?.p99),
+        fmtMs(s.latency_ms?.p999),
+        fmtNum(s.cpu_us_per_msg),
+        s.cpu_percent === null ? '—' : `${s.cpu_percent.toFixed(0)}%`,
+        `${fmtMiB(s.rss_bytes)} (${fmtMiB(s.rss_peak_bytes)})`,
+        loadCell(s),
+      ]),
+    );
+  }
   if (w.mode === 'conn') {
     return table(
       ['broker', 'connected', 'failed', 'connects/s', 'broker RSS MiB', 'RSS per connection KiB', 'broker CPU µs per connection', 'load gen CPU (max worker)'],

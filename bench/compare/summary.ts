@@ -45,6 +45,33 @@ function latency(v: unknown): Latency | null {
 /** Fills what the load generator left out with null/0 so later code needs no guards. */
 function normalise(o: Record<string, unknown>): LoadgenResult {
   const obj = (v: unknown) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null);
+  if (o.protocol === 'kafka') {
+    // `robust-bench kafka produce`: records acknowledged stand for messages sent and received, request → ack for latency.
+    const b = obj(o.broker);
+    const g = obj(o.loadgen);
+    const t = obj(o.totals);
+    return {
+      workload: `kafka-${String(o.workload)}`,
+      qos: 0,
+      clients: (num(o.producers) ?? 0) + (num(o.consumers) ?? 0),
+      publishers: num(o.producers) ?? 0,
+      subscribers: num(o.consumers) ?? 0,
+      size: num(o.record_size) ?? 0,
+      duration_s: num(o.duration_s) ?? 0,
+      sent: num(o.records) ?? 0,
+      received: num(o.records) ?? 0,
+      lost: num(t?.failed) ?? 0,
+      duplicates: 0,
+      sent_per_s: num(o.records_per_s) ?? 0,
+      received_per_s: num(o.records_per_s) ?? 0,
+      latency_ms: latency(o.ack_latency_ms),
+      ack_latency_ms: latency(o.ack_latency_ms),
+      connect: null,
+      broker: b ? { cpu_us_per_msg: num(b.cpu_us_per_record), cpu_percent: num(b.cpu_percent), rss_bytes: num(b.rss_bytes), rss_per_connection_bytes: null } : null,
+      loadgen: g ? { workers: num(g.workers) ?? 0, max_worker_cpu_percent: num(g.max_worker_cpu_percent) ?? 0, saturated: g.saturated === true } : null,
+      warnings: Array.isArray(o.warnings) ? o.warnings.map(String) : [],
+    };
+  }
   const c = obj(o.connect);
   const b = obj(o.broker);
   const g = obj(o.loadgen);

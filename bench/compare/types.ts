@@ -14,7 +14,7 @@ export interface Latency {
   mean: number;
 }
 
-/** What `robust-bench mqtt ... --output json` prints (one JSON object). */
+/** What `robust-bench mqtt ... --output json` prints (one JSON object); `robust-bench kafka produce` output is mapped onto it (summary.ts). */
 export interface LoadgenResult {
   workload: string;
   qos: number;

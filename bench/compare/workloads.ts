@@ -6,11 +6,12 @@ export interface WorkloadDef {
   title: string;
   /** Label under a chart panel. */
   short: string;
-  mode: 'pubsub' | 'conn';
+  /** pubsub/conn: `robust-bench mqtt`; kafka: `robust-bench kafka produce` (our broker only: no Kafka peer is installed). */
+  mode: 'pubsub' | 'conn' | 'kafka';
   qos: 0 | 1;
   publishers: number;
   subscribers: number;
-  /** Payload bytes. */
+  /** Payload (Kafka: record value) bytes. */
   size: number;
   /** Target publish rate over all publishers, msg/s; 0 = as fast as flow control allows. */
   rate: number;
@@ -24,7 +25,12 @@ export interface WorkloadDef {
 
 export const PAYLOAD_BYTES = 100;
 
-/** The six workloads; `connections` is the idle-connection count of workload 6. */
+/** Brokers that can run a workload (Kafka: ours only). */
+export function runsOn(w: WorkloadDef, broker: string): boolean {
+  return w.mode !== 'kafka' || broker === 'robust';
+}
+
+/** The workloads; `connections` is the idle-connection count of workload 6. */
 export function workloads(connections: number): WorkloadDef[] {
   const base = { size: PAYLOAD_BYTES, mode: 'pubsub' as const };
   return [
@@ -57,11 +63,14 @@ export function workloads(connections: number): WorkloadDef[] {
       topic: 'bench/w6/%i',
       connections,
     },
+    { id: 7, title: 'Kafka produce: 1 producer, 100 B records, acks=1, max rate (robust only)', short: '7: Kafka 100 B', mode: 'kafka', qos: 0, publishers: 1, subscribers: 0, size: 100, rate: 0, topic: 'bench-w7' },
+    { id: 8, title: 'Kafka produce: 1 producer, 1 KiB records, acks=1, max rate (robust only)', short: '8: Kafka 1 KiB', mode: 'kafka', qos: 0, publishers: 1, subscribers: 0, size: 1024, rate: 0, topic: 'bench-w8' },
   ];
 }
 
 export interface LoadgenOptions {
   host: string;
+  /** MQTT port (Kafka workloads: the Kafka listener's). */
   port: number;
   duration_s: number;
   warmup_s: number;
@@ -76,6 +85,10 @@ export interface LoadgenOptions {
 
 /** The arguments after `robust-bench` for one workload. */
 export function loadgenArgs(w: WorkloadDef, o: LoadgenOptions): string[] {
+  if (w.mode === 'kafka') {
+    // One producer, one partition (the topic is created by robust-bench), robust-bench's default batch and in-flight.
+    return ['kafka', 'produce', '--brokers', `${o.host}:${o.port}`, '--topic', w.topic, '--partitions', '1', '--record-size', String(w.size), '--acks', '1', '--producers', String(w.publishers), '--duration', String(o.duration_s), '--warmup', String(o.warmup_s), '--broker-pid', String(o.brokerPid), '--output', 'json'];
+  }
   const common = ['--host', o.host, '--port', String(o.port), '--mqtt-version', String(o.mqttVersion), '--workers', String(o.workers), '--broker-pid', String(o.brokerPid), '--output', 'json'];
   if (w.mode === 'conn') {
     return ['mqtt', 'conn', ...common, '--clients', String(w.connections ?? 0), '--connect-rate', String(o.connectRate), '--duration', String(o.duration_s)];

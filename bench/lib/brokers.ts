@@ -22,6 +22,10 @@ export interface RobustOptions {
   nodeFlags?: string[];
   /** The built tree whose bin/robust-server runs (default: this repository). */
   root?: string;
+  /** Open the Kafka listener (`[kafka] tcp_port`, a free port; off by default). */
+  kafka?: boolean;
+  /** [storage] flush (the engine's default, async, when not given). */
+  flush?: 'sync' | 'async';
 }
 
 export interface MosquittoOptions {
@@ -56,12 +60,14 @@ export interface RunningBroker extends Tracked {
   config: string;
   /** robust: the admin HTTP port (/metrics, /health). */
   httpPort?: number;
+  /** robust with `kafka`: the Kafka listener's port on 127.0.0.1. */
+  kafkaPort?: number;
 }
 
 export const AEDES_LAUNCHER = join(ROOT, 'dist', 'bench', 'aedes-broker.js');
 export const ROBUST_SERVER_JS = join(ROOT, 'dist', 'src', 'cmd', 'robust-server.js');
 
-export function robustConfig(dir: string, o: Pick<RobustOptions, 'engine' | 'maxInflight' | 'maxQueued'>, ports: { grpc: number; http: number; mqtt: number; journal: number }): string {
+export function robustConfig(dir: string, o: Pick<RobustOptions, 'engine' | 'maxInflight' | 'maxQueued' | 'flush'>, ports: { grpc: number; http: number; mqtt: number; journal: number; kafka?: number }): string {
   return `node_id = 1
 roles = ["meta", "broker"]
 bind_host = "127.0.0.1"
@@ -76,7 +82,7 @@ format = "json"
 
 [storage]
 default_engine = "${o.engine}"
-
+${o.flush !== undefined ? `flush = "${o.flush}"\n` : ''}
 [journal]
 tcp_port = ${ports.journal}
 
@@ -89,7 +95,7 @@ max_inflight = ${o.maxInflight}
 max_queued_messages = ${o.maxQueued}
 
 [kafka]
-tcp_port = 0
+tcp_port = ${ports.kafka ?? 0}
 
 [rocketmq]
 grpc_port = 0
@@ -181,7 +187,7 @@ async function startOnce(spec: BrokerSpec): Promise<RunningBroker> {
     if (!o) throw new Error('robust options missing');
     const root = o.root ?? ROOT;
     if (!existsSync(join(root, 'dist', 'src', 'cmd', 'robust-server.js'))) throw new Error(`${root} is not built: run npm run build there`);
-    const ports = { grpc: await freePort(), http: await freePort(), mqtt: port, journal: await freePort() };
+    const ports = { grpc: await freePort(), http: await freePort(), mqtt: port, journal: await freePort(), ...(o.kafka ? { kafka: await freePort() } : {}) };
     const config = robustConfig(dir, o, ports);
     const conf = join(dir, 'node.toml');
     writeFileSync(conf, config);
@@ -189,7 +195,8 @@ async function startOnce(spec: BrokerSpec): Promise<RunningBroker> {
     t = spawnTracked(cmd, argv, { cwd: dir });
     await waitHttp200(`http://127.0.0.1:${ports.http}/health/ready`, t, 'robust-server');
     await waitTcp(port, t, 'robust-server');
-    return { kind: spec.kind, port, pid: t.child.pid as number, dir, config, httpPort: ports.http, ...t };
+    if (ports.kafka !== undefined) await waitTcp(ports.kafka, t, 'robust-server (kafka)');
+    return { kind: spec.kind, port, pid: t.child.pid as number, dir, config, httpPort: ports.http, ...(ports.kafka !== undefined ? { kafkaPort: ports.kafka } : {}), ...t };
   } catch (err) {
     if (t) await stopProcess(t, 5000);
     removeTempDir(dir);

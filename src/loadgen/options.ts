@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from './errors.js';
+import { parseKafkaCommand, type KafkaBenchOptions } from './kafka/options.js';
 import { HEADER_BYTES } from './payload.js';
 import { filterProblem, hasWildcard } from './topic.js';
 
@@ -51,6 +52,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: robust-bench mqtt <workload> [options]
+       robust-bench kafka <produce|consume> [options]   (robust-bench kafka --help)
 
 workloads:
   conn      open --clients connections at --connect-rate and hold them for --duration;
@@ -129,7 +131,7 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'v' },
 } as const;
 
-export type ParsedCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: BenchOptions };
+export type ParsedCommand = { kind: 'help'; protocol?: 'kafka' } | { kind: 'version' } | { kind: 'run'; options: BenchOptions } | { kind: 'run-kafka'; options: KafkaBenchOptions };
 
 interface NumberRule {
   min?: number;
@@ -170,6 +172,12 @@ function parseArgsError(err: unknown): UsageError {
 
 /** Parses `robust-bench` argv (without node and script). */
 export function parseCommand(argv: readonly string[]): ParsedCommand {
+  // The protocol picks the option set: `kafka` has its own (src/loadgen/kafka/options.ts).
+  const proto = argv.findIndex((a) => a === 'kafka' || a === 'mqtt');
+  if (proto >= 0 && argv[proto] === 'kafka') {
+    const k = parseKafkaCommand([...argv.slice(0, proto), ...argv.slice(proto + 1)]);
+    return k.kind === 'help' ? { kind: 'help', protocol: 'kafka' } : k;
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
@@ -181,8 +189,7 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
   if (v.version) return { kind: 'version' };
   const [protocol, workload, ...extra] = parsed.positionals;
   if (protocol === undefined) throw new UsageError('missing protocol and workload (e.g. robust-bench mqtt pubsub)');
-  if (protocol === 'kafka') throw new UsageError('kafka workloads are not in this build yet');
-  if (protocol !== 'mqtt') throw new UsageError(`unknown protocol "${protocol}" (mqtt)`);
+  if (protocol !== 'mqtt') throw new UsageError(`unknown protocol "${protocol}" (mqtt, kafka)`);
   if (workload === undefined) throw new UsageError(`missing workload: ${WORKLOADS.join(', ')}`);
   if (!(WORKLOADS as readonly string[]).includes(workload)) throw new UsageError(`unknown workload "${workload}" (${WORKLOADS.join(', ')})`);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);

@@ -5,7 +5,7 @@ import { renderSection, renderSvg, replaceSection, SECTION_BEGIN, SECTION_END, t
 import { notesFor, parseDrops, parseLoadgenOutput, ratio, ratios, summarise } from '../../bench/compare/summary.js';
 import { compact, escapeXml, niceCeil, renderChartsSvg } from '../../bench/compare/svg.js';
 import type { BrokerKind, LoadgenResult, RunRecord } from '../../bench/compare/types.js';
-import { loadgenArgs, parseWorkloadList, workloads } from '../../bench/compare/workloads.js';
+import { loadgenArgs, parseWorkloadList, runsOn, workloads } from '../../bench/compare/workloads.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -366,7 +366,7 @@ describe('bench:compare — Markdown section', () => {
 });
 
 describe('bench:compare — workloads', () => {
-  it('defines the six workloads of the issue', () => {
+  it('defines the six MQTT workloads of the issue and two Kafka produce workloads (ours only)', () => {
     const ws = workloads(20_000);
     assert.deepEqual(
       ws.map((w) => [w.id, w.mode, w.qos, w.publishers, w.subscribers, w.rate]),
@@ -377,6 +377,17 @@ describe('bench:compare — workloads', () => {
         [4, 'pubsub', 1, 100, 1, 0],
         [5, 'pubsub', 1, 1, 1, 10_000],
         [6, 'conn', 0, 0, 0, 0],
+        [7, 'kafka', 0, 1, 0, 0],
+        [8, 'kafka', 0, 1, 0, 0],
+      ],
+    );
+    assert.deepEqual([ws[6]?.size, ws[7]?.size], [100, 1024]);
+    assert.deepEqual(
+      ['robust', 'mosquitto', 'aedes'].map((b) => [runsOn(ws[0]!, b), runsOn(ws[6]!, b)]),
+      [
+        [true, true],
+        [true, false],
+        [true, false],
       ],
     );
     assert.equal(ws[5]?.connections, 20_000);
@@ -400,6 +411,37 @@ describe('bench:compare — workloads', () => {
     assert.deepEqual(c.slice(0, 2), ['mqtt', 'conn']);
     assert.equal(val(c, '--clients'), '19800');
     assert.equal(c.includes('--qos'), false);
+    const k = loadgenArgs(workloads(19_800)[7]!, { ...o, port: 9092 });
+    assert.deepEqual(k.slice(0, 2), ['kafka', 'produce']);
+    assert.equal(val(k, '--brokers'), '127.0.0.1:9092');
+    assert.equal(val(k, '--record-size'), '1024');
+    assert.equal(val(k, '--acks'), '1');
+    assert.equal(val(k, '--duration'), '10');
+    assert.equal(val(k, '--broker-pid'), '42');
+    assert.equal(val(k, '--output'), 'json');
+  });
+  it('reads robust-bench kafka produce output as acknowledged records', () => {
+    const out = JSON.stringify({
+      protocol: 'kafka',
+      workload: 'produce',
+      producers: 1,
+      consumers: 0,
+      record_size: 100,
+      duration_s: 5,
+      records: 5_000_000,
+      records_per_s: 1_000_000,
+      ack_latency_ms: { p50: 3, p95: 9, p99: 20, p999: 30, max: 40, mean: 4 },
+      latency_ms: null,
+      totals: { sent: 6_000_000, acked: 6_000_000, failed: 0 },
+      broker: { pid: 1, cpu_us_per_record: 0.9, cpu_percent: 95, rss_bytes: 150 * 1048576 },
+      loadgen: { workers: 1, max_worker_cpu_percent: 14, saturated: false },
+      warnings: [],
+    });
+    const r = parseLoadgenOutput(`${out}\n`);
+    assert.deepEqual([r.workload, r.sent_per_s, r.received_per_s, r.lost, r.size, r.publishers], ['kafka-produce', 1_000_000, 1_000_000, 0, 100, 1]);
+    assert.equal(r.latency_ms?.p99, 20);
+    assert.equal(r.broker?.cpu_us_per_msg, 0.9);
+    assert.equal(r.loadgen?.max_worker_cpu_percent, 14);
   });
   it('parses --workloads lists and ranges', () => {
     const known = [1, 2, 3, 4, 5, 6];
