@@ -1,10 +1,15 @@
 /**
  * One Kafka client connection: frames (int32 size + request), header, version
- * check, body decode, the handler, response encode — in order. Like Kafka's
- * own broker, a connection's requests are handled one at a time and answered
- * in the order they came; frames that arrive meanwhile are queued (and the
- * socket paused when too many wait), which is what keeps one producer's
- * batches to a partition in order.
+ * check, body decode, the handler, response encode. Responses go out in the
+ * order requests came. Requests are handled one at a time, except Produce
+ * requests to existing topics, which the handler starts synchronously (their
+ * appends and idempotent sequences are taken in arrival order) and which may
+ * overlap up to MAX_PIPELINED: a producer with several requests in flight
+ * keeps the storage busy instead of waiting a round trip per request. Frames
+ * that arrive meanwhile are queued (the socket is paused when too many wait).
+ *
+ * A client that sends and then closes (acks=0) still has every frame it sent
+ * handled: a closed peer stops the answers, not the work already received.
  *
  * A malformed frame, an unknown API, an unsupported version of anything but
  * ApiVersions, or a frame larger than `maxRequestBytes` closes this
@@ -37,6 +42,8 @@ export interface KafkaClientContext {
 /** Answers decoded requests; returns the response body, or undefined for none (Produce with acks=0). */
 export interface KafkaRequestHandler {
   handle(ctx: KafkaClientContext, api: ApiDefinition, header: RequestHeader, body: unknown): Promise<unknown>;
+  /** Whether this request may overlap the ones after it (its side effects start synchronously in handle()). */
+  pipelinable?(api: ApiDefinition, body: unknown): boolean;
   /** Raw SASL token after SaslHandshake v0; returns the raw answer, or throws to close. */
   handleRawSasl(ctx: KafkaClientContext, token: Buffer): Promise<Buffer>;
   onRequest?(api: ApiDefinition, ms: number, failed: boolean): void;
@@ -57,6 +64,8 @@ export interface KafkaConnectionOptions {
 
 /** Pause reading when this many frames wait behind the one being handled. */
 const MAX_QUEUED_FRAMES = 64;
+/** Pipelined requests in flight per connection. */
+const MAX_PIPELINED = 16;
 
 export class KafkaConnection {
   readonly ctx: KafkaClientContext;
@@ -64,8 +73,15 @@ export class KafkaConnection {
   private buffered = 0;
   private readonly frames: Buffer[] = [];
   private busy = false;
+  /** We stopped this connection (protocol error, server stop): nothing more is handled. */
   private closed = false;
+  /** The stream is gone (peer closed): queued frames are still handled, answers are dropped. */
+  private gone = false;
   private paused = false;
+  /** Settles when every response so far is written (in order). */
+  private lastDone: Promise<void> = Promise.resolve();
+  private pipelined = 0;
+  private peerEnded = false;
   private readonly writer = new KafkaWriter(64 * 1024);
 
   constructor(private readonly opts: KafkaConnectionOptions) {
@@ -83,7 +99,11 @@ export class KafkaConnection {
     s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('error', (err) => opts.log.debug({ conn: opts.id, err: errorMessage(err) }, 'kafka: connection error'));
     s.on('close', () => this.onClosed());
-    s.on('end', () => s.end());
+    // The peer finished sending: answer what it sent, then end our side.
+    s.on('end', () => {
+      this.peerEnded = true;
+      this.endWhenDone();
+    });
   }
 
   close(reason?: string): void {
@@ -94,13 +114,12 @@ export class KafkaConnection {
   }
 
   private onClosed(): void {
-    this.closed = true;
-    this.frames.length = 0;
+    this.gone = true;
     this.opts.onClose();
   }
 
   private onData(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.gone) return;
     this.opts.handler.onBytes?.(chunk.length, 0);
     this.chunks.push(chunk);
     this.buffered += chunk.length;
@@ -160,18 +179,42 @@ export class KafkaConnection {
       while (!this.closed && this.frames.length > 0) {
         const frame = this.frames.shift()!;
         await this.handleFrame(frame);
-        if (this.paused && this.frames.length <= MAX_QUEUED_FRAMES / 2) {
+        if (this.paused && this.frames.length <= MAX_QUEUED_FRAMES / 2 && !this.gone) {
           this.paused = false;
           this.opts.stream.resume();
         }
+        // A reader that does not read its answers (big fetches) holds us back, not our memory.
+        if (!this.gone && this.opts.stream.writableNeedDrain) await this.writable();
       }
     } finally {
       this.busy = false;
+      this.endWhenDone();
     }
+  }
+
+  private endWhenDone(): void {
+    if (!this.peerEnded || this.busy || this.frames.length > 0) return;
+    void this.lastDone.then(() => {
+      if (!this.busy && this.frames.length === 0 && !this.gone) this.opts.stream.end();
+    });
+  }
+
+  private writable(): Promise<void> {
+    const s = this.opts.stream;
+    return new Promise((resolve) => {
+      const done = () => {
+        s.off('drain', done);
+        s.off('close', done);
+        resolve();
+      };
+      s.on('drain', done);
+      s.on('close', done);
+    });
   }
 
   private async handleFrame(frame: Buffer): Promise<void> {
     if (this.ctx.rawSaslMechanism !== null) {
+      await this.lastDone;
       try {
         const answer = await this.opts.handler.handleRawSasl(this.ctx, frame);
         const out = Buffer.allocUnsafe(4 + answer.length);
@@ -199,6 +242,7 @@ export class KafkaConnection {
       if (header.apiVersion < api.minVersion || header.apiVersion > api.maxVersion) {
         if (api.key === ApiKey.ApiVersions) {
           // The client reads v0 of this answer and retries with a version we list.
+          await this.lastDone;
           this.respond(header, api, 0, { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: supportedApiVersions() });
           return;
         }
@@ -216,16 +260,48 @@ export class KafkaConnection {
       this.close(`${api.name} before SASL authentication on a listener that requires it`);
       return;
     }
-    let response: unknown;
-    try {
-      response = await this.opts.handler.handle(this.ctx, api, header, body);
-    } catch (err) {
-      this.opts.handler.onRequest?.(api, performance.now() - started, true);
+    const handler = this.opts.handler;
+    const fail = (err: unknown): void => {
+      handler.onRequest?.(api, performance.now() - started, true);
       this.opts.log.warn({ conn: this.opts.id, api: api.name, version: header.apiVersion, client: this.ctx.clientId, err: errorMessage(err) }, `kafka: ${api.name} failed; closing the connection`);
       this.close();
+    };
+    if (handler.pipelinable?.(api, body)) {
+      // Started now (its appends are queued in arrival order); answered after every earlier response.
+      let handling: Promise<unknown>;
+      try {
+        handling = handler.handle(this.ctx, api, header, body);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      this.pipelined++;
+      const previous = this.lastDone;
+      this.lastDone = Promise.all([previous, handling]).then(
+        ([, response]) => {
+          this.pipelined--;
+          handler.onRequest?.(api, performance.now() - started, false);
+          if (response !== undefined && !this.closed) this.respond(header, api, header.apiVersion, response);
+        },
+        (err: unknown) => {
+          this.pipelined--;
+          fail(err);
+        },
+      );
+      if (this.pipelined >= MAX_PIPELINED) await this.lastDone;
       return;
     }
-    this.opts.handler.onRequest?.(api, performance.now() - started, false);
+    // Everything else waits for the requests before it, as in Kafka.
+    await this.lastDone;
+    if (this.closed) return;
+    let response: unknown;
+    try {
+      response = await handler.handle(this.ctx, api, header, body);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    handler.onRequest?.(api, performance.now() - started, false);
     if (response !== undefined && !this.closed) this.respond(header, api, header.apiVersion, response);
   }
 
@@ -243,7 +319,7 @@ export class KafkaConnection {
   }
 
   private send(buf: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.gone) return;
     this.opts.handler.onBytes?.(0, buf.length);
     this.opts.stream.write(buf);
   }

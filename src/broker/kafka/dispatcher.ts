@@ -8,7 +8,7 @@ import { handleFetch } from './handlers/fetch.js';
 import { handleDeleteGroups, handleDescribeGroups, handleHeartbeat, handleJoinGroup, handleLeaveGroup, handleListGroups, handleSyncGroup } from './handlers/groups.js';
 import { handleApiVersions, handleFindCoordinator, handleInitProducerId, handleMetadata } from './handlers/metadata.js';
 import { handleDeleteRecords, handleListOffsets, handleOffsetCommit, handleOffsetFetch, handleOffsetForLeaderEpoch } from './handlers/offsets.js';
-import { handleProduce } from './handlers/produce.js';
+import { handleProduce, producePipelinable } from './handlers/produce.js';
 import { handleRawSasl, handleSaslAuthenticate, handleSaslHandshake } from './handlers/sasl.js';
 import { ApiKey, type ApiDefinition } from './protocol/apis.js';
 import type { RequestHeader } from './protocol/header.js';
@@ -96,6 +96,10 @@ export class KafkaDispatcher implements KafkaRequestHandler {
       default:
         return Promise.reject(new Error(`no handler for API key ${api.key}`));
     }
+  }
+
+  pipelinable(api: ApiDefinition, body: unknown): boolean {
+    return api.key === ApiKey.Produce && producePipelinable(this.deps, body as ProduceRequest);
   }
 
   handleRawSasl(ctx: KafkaClientContext, token: Buffer): Promise<Buffer> {

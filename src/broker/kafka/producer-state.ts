@@ -17,7 +17,16 @@ const INT32_MAX = 0x7fffffff;
 interface CachedBatch {
   firstSeq: number;
   lastSeq: number;
+  /** Known once the append completed; until then `pending` resolves to it. */
   baseOffset: bigint;
+  pending: Promise<bigint> | undefined;
+}
+
+/** A batch whose sequence is taken while its append runs (pipelined requests check against it). */
+export interface SequenceReservation {
+  complete(baseOffset: bigint): void;
+  /** The append failed: the sequence is given back (if nothing was reserved after it). */
+  abort(): void;
 }
 
 interface PartitionProducer {
@@ -28,7 +37,7 @@ interface PartitionProducer {
 
 export type SequenceCheck =
   | { kind: 'append' }
-  | { kind: 'duplicate'; baseOffset: bigint }
+  | { kind: 'duplicate'; baseOffset: bigint | Promise<bigint> }
   | { kind: 'error'; errorCode: number; message: string };
 
 export class ProducerIdAllocator {
@@ -72,7 +81,7 @@ export class ProducerStateTable {
       return { kind: 'append' };
     }
     for (const b of p.batches) {
-      if (b.firstSeq === firstSeq && b.lastSeq === lastSeq) return { kind: 'duplicate', baseOffset: b.baseOffset };
+      if (b.firstSeq === firstSeq && b.lastSeq === lastSeq) return { kind: 'duplicate', baseOffset: b.pending ?? b.baseOffset };
     }
     const last = p.batches[p.batches.length - 1];
     if (last && firstSeq !== nextSeq(last.lastSeq, 1)) {
@@ -81,8 +90,12 @@ export class ProducerStateTable {
     return { kind: 'append' };
   }
 
-  /** Records an appended batch. */
-  appended(shard: string, producerId: bigint, epoch: number, firstSeq: number, count: number, baseOffset: bigint, nowMs: number): void {
+  /**
+   * Takes a checked batch's sequence before its append completes, so the next
+   * pipelined batch of the producer is checked against it; a retry arriving
+   * meanwhile is answered with the same offset once known.
+   */
+  reserve(shard: string, producerId: bigint, epoch: number, firstSeq: number, count: number, nowMs: number): SequenceReservation {
     const key = this.key(shard, producerId);
     let p = this.state.get(key);
     if (!p || p.epoch !== epoch) {
@@ -90,8 +103,35 @@ export class ProducerStateTable {
       this.state.set(key, p);
     }
     p.lastSeenMs = nowMs;
-    p.batches.push({ firstSeq, lastSeq: nextSeq(firstSeq, count - 1), baseOffset });
+    let settle!: (offset: bigint) => void;
+    let fail!: (err: Error) => void;
+    const pending = new Promise<bigint>((resolve, reject) => {
+      settle = resolve;
+      fail = reject;
+    });
+    pending.catch(() => undefined);
+    const batch: CachedBatch = { firstSeq, lastSeq: nextSeq(firstSeq, count - 1), baseOffset: -1n, pending };
+    p.batches.push(batch);
     if (p.batches.length > CACHED_BATCHES) p.batches.shift();
+    const owner = p;
+    return {
+      complete(baseOffset) {
+        batch.baseOffset = baseOffset;
+        batch.pending = undefined;
+        settle(baseOffset);
+      },
+      abort: () => {
+        const i = owner.batches.indexOf(batch);
+        if (i >= 0) owner.batches.splice(i, 1);
+        if (owner.batches.length === 0 && this.state.get(key) === owner) this.state.delete(key);
+        fail(new Error('the append of the original batch failed'));
+      },
+    };
+  }
+
+  /** Records an appended batch (reserve + complete in one step). */
+  appended(shard: string, producerId: bigint, epoch: number, firstSeq: number, count: number, baseOffset: bigint, nowMs: number): void {
+    this.reserve(shard, producerId, epoch, firstSeq, count, nowMs).complete(baseOffset);
   }
 
   /** Forgets producers silent for longer than the expiry (Kafka's transactional.id.expiration / producer id expiration). */

@@ -14,6 +14,7 @@ import { shardOf, type KafkaDeps } from '../deps.js';
 import { ErrorCode, KafkaDecodeError, KafkaProtocolError } from '../protocol/errors.js';
 import type { ProduceRequest, ProduceResponse, ProduceResponsePartition } from '../protocol/requests/produce.js';
 import { decodeRecords, type RecordBatch } from '../records/index.js';
+import type { SequenceReservation } from '../producer-state.js';
 import { ensureTopic, partitionLeader } from './topics.js';
 
 interface PartitionResult {
@@ -47,11 +48,17 @@ export function storageErrorCode(err: unknown): number {
   return ErrorCode.UNKNOWN_SERVER_ERROR;
 }
 
-async function producePartition(deps: KafkaDeps, topic: string, partition: number, records: Buffer | null, now: number, logAppendTime: boolean): Promise<PartitionResult> {
+/**
+ * Checks and starts one partition's append. Everything up to the storage call
+ * runs synchronously, so pipelined requests append (and take idempotent
+ * sequence numbers) in the order they arrived.
+ */
+function producePartition(deps: KafkaDeps, topic: string, partition: number, records: Buffer | null, now: number, logAppendTime: boolean): PartitionResult | Promise<PartitionResult> {
   const leader = partitionLeader(deps, topic, partition);
   if (leader !== undefined) return failed(leader);
   if (!records || records.length === 0) return failed(ErrorCode.CORRUPT_MESSAGE);
-  if (records.length > deps.settings.messageMaxBytes) return failed(ErrorCode.MESSAGE_TOO_LARGE);
+  const topicMax = Number(deps.meta.topic(topic)?.config['max.message.bytes'] ?? NaN);
+  if (records.length > (Number.isFinite(topicMax) ? topicMax : deps.settings.messageMaxBytes)) return failed(ErrorCode.MESSAGE_TOO_LARGE);
   let batches: RecordBatch[];
   try {
     batches = decodeRecords(records);
@@ -63,42 +70,70 @@ async function producePartition(deps: KafkaDeps, topic: string, partition: numbe
   }
   const shard = shardOf(topic, partition);
   const toAppend: AppendRecord[] = [];
-  const idempotent: Array<{ producerId: bigint; epoch: number; firstSeq: number; count: number; at: number }> = [];
+  const reservations: Array<{ reservation: SequenceReservation; at: number }> = [];
+  let duplicateOf: bigint | Promise<bigint> | undefined;
   let bytes = 0;
+  const giveBack = () => {
+    for (const r of reservations) r.reservation.abort();
+  };
   for (const b of batches) {
     if (b.records.length === 0) continue;
-    if (b.isTransactional) return failed(ErrorCode.INVALID_TXN_STATE);
+    if (b.isTransactional) {
+      giveBack();
+      return failed(ErrorCode.INVALID_TXN_STATE);
+    }
     if (b.magic === 2 && b.producerId >= 0n && b.baseSequence >= 0) {
       const check = deps.producers.check(shard, b.producerId, b.producerEpoch, b.baseSequence, b.records.length);
       if (check.kind === 'duplicate') {
-        // The whole request is a retry of what was appended (clients send one batch per partition).
-        if (batches.length === 1) return { errorCode: ErrorCode.NONE, baseOffset: check.baseOffset, logAppendTimeMs: -1n, logStartOffset: -1n };
+        // A retry of a batch already appended (or being appended): answered with its offset, not stored again.
+        duplicateOf ??= check.baseOffset;
         continue;
       }
       if (check.kind === 'error') {
         deps.log.debug({ topic, partition, producerId: String(b.producerId) }, check.message);
+        giveBack();
         return failed(check.errorCode);
       }
-      idempotent.push({ producerId: b.producerId, epoch: b.producerEpoch, firstSeq: b.baseSequence, count: b.records.length, at: toAppend.length });
+      reservations.push({ reservation: deps.producers.reserve(shard, b.producerId, b.producerEpoch, b.baseSequence, b.records.length, now), at: toAppend.length });
     }
     for (const r of b.records) {
-      const headers = r.headers.map((h) => ({ key: h.key, value: h.value ?? Buffer.alloc(0) }));
+      const headers = r.headers.length === 0 ? [] : r.headers.map((h) => ({ key: h.key, value: h.value ?? Buffer.alloc(0) }));
       toAppend.push({ timestamp: logAppendTime || b.timestampType === 1 ? now : r.timestamp, key: r.key, value: r.value, headers });
       bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0);
     }
   }
-  if (toAppend.length === 0) return { errorCode: ErrorCode.NONE, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n };
-  let baseOffset: bigint;
+  if (toAppend.length === 0) {
+    if (duplicateOf === undefined) return { errorCode: ErrorCode.NONE, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n };
+    return Promise.resolve(duplicateOf).then(
+      (baseOffset) => ({ errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: -1n, logStartOffset: -1n }),
+      () => failed(ErrorCode.UNKNOWN_SERVER_ERROR),
+    );
+  }
+  let appending: Promise<{ baseOffset: bigint }>;
   try {
-    ({ baseOffset } = await deps.storage().append(shard, toAppend));
+    appending = deps.storage().append(shard, toAppend);
   } catch (err) {
-    deps.log.warn({ topic, partition, err: errorMessage(err) }, 'kafka: produce: append failed');
+    giveBack();
     return failed(storageErrorCode(err));
   }
-  for (const i of idempotent) deps.producers.appended(shard, i.producerId, i.epoch, i.firstSeq, i.count, baseOffset + BigInt(i.at), now);
-  deps.metrics.produced(topic, toAppend.length, bytes);
-  if (deps.bus?.interested(topic)) deps.bus.published(toAppend.map((r) => ({ topic, key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp })));
-  return { errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: logAppendTime ? BigInt(now) : -1n, logStartOffset: -1n };
+  return appending.then(
+    ({ baseOffset }) => {
+      for (const r of reservations) r.reservation.complete(baseOffset + BigInt(r.at));
+      deps.metrics.produced(topic, toAppend.length, bytes);
+      if (deps.bus?.interested(topic)) deps.bus.published(toAppend.map((r) => ({ topic, key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp })));
+      return { errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: logAppendTime ? BigInt(now) : -1n, logStartOffset: -1n };
+    },
+    (err: unknown) => {
+      giveBack();
+      deps.log.warn({ topic, partition, err: errorMessage(err) }, 'kafka: produce: append failed');
+      return failed(storageErrorCode(err));
+    },
+  );
+}
+
+/** Whether every topic of the request exists (then it can be pipelined: its appends start in arrival order). */
+export function producePipelinable(deps: KafkaDeps, req: ProduceRequest): boolean {
+  return req.topicData.every((t) => deps.meta.topic(t.name) !== undefined);
 }
 
 export async function handleProduce(deps: KafkaDeps, req: ProduceRequest): Promise<ProduceResponse | undefined> {
@@ -109,16 +144,24 @@ export async function handleProduce(deps: KafkaDeps, req: ProduceRequest): Promi
       throttleTimeMs: 0,
     };
   }
+  if (req.acks !== 0 && req.acks !== 1 && req.acks !== -1) {
+    deps.metrics.errorAnswered('Produce');
+    return { responses: req.topicData.map((t) => ({ name: t.name, partitionResponses: t.partitionData.map((p) => ({ index: p.index, ...failed(ErrorCode.INVALID_REQUIRED_ACKS) })) })), throttleTimeMs: 0 };
+  }
   const now = Date.now();
+  // Topics that do not exist yet are created first (their appends then follow in order among themselves).
+  const creating = req.topicData.filter((t) => !deps.meta.topic(t.name));
+  const created = new Map<string, number | undefined>();
+  for (const t of creating) if (!created.has(t.name)) created.set(t.name, await ensureTopic(deps, t.name, true));
+  const started = req.topicData.map((t) => {
+    const topic = deps.meta.topic(t.name);
+    // Internal topics (another protocol's state, e.g. __mqtt.sessions.n1) take no Kafka writes; Kafka refuses appends to its internal topics the same way.
+    const topicError = topic?.internal ? ErrorCode.INVALID_TOPIC_EXCEPTION : topic ? undefined : (created.get(t.name) ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    const logAppendTime = topic?.config['message.timestamp.type'] === 'LogAppendTime';
+    return { name: t.name, partitions: t.partitionData.map((p) => ({ index: p.index, result: topicError !== undefined ? failed(topicError) : producePartition(deps, t.name, p.index, p.records, now, logAppendTime) })) };
+  });
   const responses = await Promise.all(
-    req.topicData.map(async (t) => {
-      const topicError = await ensureTopic(deps, t.name, true);
-      const logAppendTime = deps.meta.topic(t.name)?.config['message.timestamp.type'] === 'LogAppendTime';
-      const partitionResponses: ProduceResponsePartition[] = await Promise.all(
-        t.partitionData.map(async (p) => ({ index: p.index, ...(topicError !== undefined ? failed(topicError) : await producePartition(deps, t.name, p.index, p.records, now, logAppendTime)) })),
-      );
-      return { name: t.name, partitionResponses };
-    }),
+    started.map(async (t) => ({ name: t.name, partitionResponses: await Promise.all(t.partitions.map(async (p): Promise<ProduceResponsePartition> => ({ index: p.index, ...(await p.result) }))) })),
   );
   if (req.acks === 0) return undefined;
   if (responses.some((t) => t.partitionResponses.some((p) => p.errorCode !== ErrorCode.NONE))) deps.metrics.errorAnswered('Produce');
