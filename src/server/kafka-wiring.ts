@@ -81,7 +81,8 @@ export function kafkaMetaPort(config: Config, agent: MetaAgent, storage: Storage
       name,
       partitions: view.shards.forTopic(name).map((s) => ({ partition: s.shard, leader: s.leader === 0 ? -1 : s.leader, replicas: s.replicas.length > 0 ? [...s.replicas] : [], leaderEpoch: s.epoch })),
       config: t.config,
-      internal: name.startsWith('__'),
+      // Another protocol's state (MQTT's __mqtt.* logs); a Kafka client's own "__x" topic is an ordinary topic, as in Kafka.
+      internal: name.startsWith('__') && t.protocol !== 'kafka',
     };
   };
   return {

@@ -123,8 +123,9 @@ export async function handleCreateTopics(deps: KafkaDeps, req: CreateTopicsReque
 export async function handleDeleteTopics(deps: KafkaDeps, req: DeleteTopicsRequest): Promise<DeleteTopicsResponse> {
   const responses = await Promise.all(
     req.topicNames.map(async (name) => {
-      if (!deps.meta.topic(name)) return { name, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
-      if (name.startsWith('__')) return { name, errorCode: ErrorCode.POLICY_VIOLATION };
+      const topic = deps.meta.topic(name);
+      if (!topic) return { name, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+      if (topic.internal) return { name, errorCode: ErrorCode.POLICY_VIOLATION };
       try {
         await deps.meta.deleteTopic(name);
         return { name, errorCode: ErrorCode.NONE };
@@ -142,6 +143,7 @@ export async function handleCreatePartitions(deps: KafkaDeps, req: CreatePartiti
       const fail = (errorCode: number, errorMessage: string) => ({ name: t.name, errorCode, errorMessage });
       const topic = deps.meta.topic(t.name);
       if (!topic) return fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${t.name}" does not exist`);
+      if (topic.internal) return fail(ErrorCode.POLICY_VIOLATION, `topic "${t.name}" is internal`);
       if (t.count <= topic.partitions.length) return fail(ErrorCode.INVALID_PARTITIONS, `topic "${t.name}" has ${topic.partitions.length} partitions; the new count must be larger, got ${t.count}`);
       if (t.count > 10_000) return fail(ErrorCode.INVALID_PARTITIONS, `at most 10000 partitions, got ${t.count}`);
       if (t.assignments !== null && t.assignments.length !== t.count - topic.partitions.length) return fail(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `${t.assignments.length} assignments for ${t.count - topic.partitions.length} new partitions`);
@@ -202,6 +204,8 @@ export async function handleAlterConfigs(deps: KafkaDeps, req: AlterConfigsReque
       if (r.resourceType !== RESOURCE_TOPIC) return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'only topic configs can be altered' };
       const topic = deps.meta.topic(r.resourceName);
       if (!topic) return { ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic "${r.resourceName}" does not exist` };
+      // An internal topic's retention is what keeps another protocol's state (MQTT sessions, retained messages).
+      if (topic.internal) return { ...base, errorCode: ErrorCode.POLICY_VIOLATION, errorMessage: `topic "${r.resourceName}" is internal` };
       const bad = checkTopicConfigs(r.configs);
       if (bad) return { ...base, errorCode: ErrorCode.INVALID_CONFIG, errorMessage: bad };
       if (req.validateOnly) return { ...base, errorCode: ErrorCode.NONE, errorMessage: null };

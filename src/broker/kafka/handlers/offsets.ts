@@ -150,6 +150,8 @@ export async function handleDeleteRecords(deps: KafkaDeps, req: DeleteRecordsReq
         t.partitions.map(async (p) => {
           const leaderError = partitionLeader(deps, t.name, p.partitionIndex);
           if (leaderError !== undefined) return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: leaderError };
+          // Internal topics hold other protocols' state (MQTT sessions, retained messages): not Kafka's to truncate.
+          if (deps.meta.topic(t.name)?.internal) return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION };
           const shard = shardOf(t.name, p.partitionIndex);
           try {
             const info = await storage.shardInfo(shard);
