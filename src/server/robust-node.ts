@@ -138,7 +138,7 @@ export class RobustNode implements NodeView {
           nowMs: Date.now(),
         });
         if (!r.ok) throw new Error(`could not record the Kafka listeners of node ${c.node_id}: ${r.message}`);
-        placement.start();
+        await placement.start();
       },
       stop: async () => {
         placement.stop();

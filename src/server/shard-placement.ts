@@ -31,13 +31,25 @@ export class ShardPlacement {
     private readonly log: Logger,
   ) {}
 
-  start(): void {
+  /** Resolves after the first pass (so a node reports ready with its shards placed), at most `firstPassMs` later. */
+  async start(firstPassMs = 5000): Promise<void> {
     this.unsubscribe = this.agent.replica.subscribe(({ event }) => {
       if (event.type.startsWith('topic.') || event.type.startsWith('node.') || event.type === 'state.restored') this.schedule();
     });
     this.timer = setInterval(() => this.schedule(), RECHECK_MS);
     this.timer.unref();
-    this.schedule();
+    this.running = true;
+    const first = this.reconcile().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'placement: could not assign shard leaders'));
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([first, new Promise<void>((r) => (timeout = setTimeout(r, firstPassMs)))]);
+    clearTimeout(timeout);
+    void first.finally(() => {
+      this.running = false;
+      if (this.again) {
+        this.again = false;
+        this.schedule();
+      }
+    });
   }
 
   stop(): void {
