@@ -61,7 +61,7 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
   if (records.length > (Number.isFinite(topicMax) ? topicMax : deps.settings.messageMaxBytes)) return failed(ErrorCode.MESSAGE_TOO_LARGE);
   let batches: RecordBatch[];
   try {
-    batches = decodeRecords(records);
+    batches = decodeRecords(records, { offsets: false });
   } catch (err) {
     deps.log.debug({ topic, partition, err: errorMessage(err) }, 'kafka: produce: bad record batch');
     if (err instanceof KafkaProtocolError) return failed(err.errorCode);
@@ -96,9 +96,17 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
       }
       reservations.push({ reservation: deps.producers.reserve(shard, b.producerId, b.producerEpoch, b.baseSequence, b.records.length, now), at: toAppend.length });
     }
+    const brokerTime = logAppendTime || b.timestampType === 1;
     for (const r of b.records) {
-      const headers = r.headers.length === 0 ? [] : r.headers.map((h) => ({ key: h.key, value: h.value ?? Buffer.alloc(0) }));
-      toAppend.push({ timestamp: logAppendTime || b.timestampType === 1 ? now : r.timestamp, key: r.key, value: r.value, headers });
+      // The decoded record is the append record (no copy per record on this path); only a null header value needs mapping.
+      if (brokerTime) r.timestamp = now;
+      for (let h = 0; h < r.headers.length; h++) {
+        if (r.headers[h]!.value === null) {
+          r.headers = r.headers.map((x) => ({ key: x.key, value: x.value ?? Buffer.alloc(0) }));
+          break;
+        }
+      }
+      toAppend.push(r as AppendRecord);
       bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0);
     }
   }

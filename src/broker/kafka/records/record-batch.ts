@@ -97,6 +97,12 @@ export interface DecodeRecordsOptions {
    * (default false: in a Produce request a partial batch is corrupt).
    */
   allowPartial?: boolean;
+  /**
+   * Compute each v2 record's absolute offset (default true). Produce passes
+   * false: the broker assigns offsets, and a bigint per record is garbage on
+   * the hottest path. Records then carry offset -1n.
+   */
+  offsets?: boolean;
 }
 
 /** Internal decoding state shared with the legacy decoder. */
@@ -104,7 +110,11 @@ export interface DecodeState {
   /** Decompressed bytes this call may still produce. */
   budget: number;
   readonly verifyCrc: boolean;
+  readonly offsets: boolean;
 }
+
+/** Shared by every record without headers (decoded records are read-only). */
+const NO_HEADERS: KafkaRecordHeader[] = Object.freeze([]) as unknown as KafkaRecordHeader[];
 
 /** Offset of the magic byte in every format (after offset int64 and length int32, plus 4 bytes of epoch or CRC). */
 const MAGIC_OFFSET = 16;
@@ -127,7 +137,7 @@ const ATTR_CONTROL = 0x20;
  */
 export function decodeRecords(buf: Buffer, opts: DecodeRecordsOptions = {}): RecordBatch[] {
   const limit = opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
-  const state: DecodeState = { budget: limit, verifyCrc: opts.verifyCrc !== false };
+  const state: DecodeState = { budget: limit, verifyCrc: opts.verifyCrc !== false, offsets: opts.offsets !== false };
   const out: RecordBatch[] = [];
   let run: LegacyRun | null = null;
   let pos = 0;
@@ -195,7 +205,7 @@ function decodeBatchV2(buf: Buffer, start: number, end: number, state: DecodeSta
   const records: KafkaRecord[] = new Array<KafkaRecord>(count);
   const r = new KafkaReader(data, dataStart, dataEnd);
   const appendTime = timestampType === 1 ? maxTimestamp : null;
-  for (let i = 0; i < count; i++) records[i] = decodeRecord(r, baseOffset, baseTimestamp, appendTime);
+  for (let i = 0; i < count; i++) records[i] = decodeRecord(r, baseOffset, baseTimestamp, appendTime, state.offsets);
   if (r.pos !== dataEnd) throw new CorruptRecordError(`${dataEnd - r.pos} bytes after the last of ${count} records`);
 
   return {
@@ -223,7 +233,7 @@ function varBytes(r: KafkaReader): Buffer | null {
   throw new CorruptRecordError(`negative length ${len}`);
 }
 
-function decodeRecord(r: KafkaReader, baseOffset: bigint, baseTimestamp: number, appendTime: number | null): KafkaRecord {
+function decodeRecord(r: KafkaReader, baseOffset: bigint, baseTimestamp: number, appendTime: number | null, withOffset: boolean): KafkaRecord {
   const len = r.varint();
   const end = r.pos + len;
   if (len < MIN_RECORD_SIZE - 1 || end > r.end) throw new CorruptRecordError(`record length ${len} with ${r.remaining} bytes left`);
@@ -234,7 +244,7 @@ function decodeRecord(r: KafkaReader, baseOffset: bigint, baseTimestamp: number,
   const value = varBytes(r);
   const headerCount = r.varint();
   if (headerCount < 0 || headerCount > (end - r.pos) / 2) throw new CorruptRecordError(`${headerCount} headers in a record of ${len} bytes`);
-  const headers: KafkaRecordHeader[] = [];
+  const headers: KafkaRecordHeader[] = headerCount === 0 ? NO_HEADERS : [];
   for (let i = 0; i < headerCount; i++) {
     const klen = r.varint();
     if (klen < 0) throw new CorruptRecordError(`header key length ${klen}`);
@@ -243,7 +253,7 @@ function decodeRecord(r: KafkaReader, baseOffset: bigint, baseTimestamp: number,
   }
   if (r.pos !== end) throw new CorruptRecordError(`record declared ${len} bytes but its fields take ${len + r.pos - end}`);
   return {
-    offset: baseOffset + BigInt(delta),
+    offset: withOffset ? baseOffset + BigInt(delta) : -1n,
     timestamp: appendTime ?? baseTimestamp + timestampDelta,
     key,
     value,
