@@ -153,7 +153,8 @@ export function parseNumber(name: string, raw: string, rule: NumberRule = {}): n
   return n;
 }
 
-function parseArgsError(err: unknown): UsageError {
+/** A node:util parseArgs failure as the one-line usage error robust-bench prints. */
+export function parseArgsError(err: unknown): UsageError {
   const e = err as { code?: string; message?: string };
   const quoted = /'([^']+)'/.exec(e.message ?? '')?.[1];
   switch (e.code) {

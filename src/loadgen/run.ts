@@ -35,6 +35,7 @@ import {
   type WorkerResult,
 } from './protocol.js';
 import { expandTopic, fanOut } from './topic.js';
+import { abortableSleep } from './abortable-sleep.js';
 
 /** A worker above this event-loop utilisation (%) is taken as saturated. */
 export const SATURATION_PERCENT = 90;
@@ -111,20 +112,7 @@ interface WorkerHandle {
   exited: Promise<void>;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+const sleep = abortableSleep;
 
 function transportName(o: BenchOptions): BenchResult['transport'] {
   return o.ws ? (o.tls ? 'wss' : 'ws') : o.tls ? 'tls' : 'tcp';

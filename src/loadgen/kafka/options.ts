@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import type { Compression } from '../../broker/kafka/records/index.js';
 import { UsageError } from '../errors.js';
-import { parseNumber } from '../options.js';
+import { parseArgsError, parseNumber } from '../options.js';
 import { HEADER_BYTES } from '../payload.js';
 
 export type KafkaWorkload = 'produce' | 'consume';
@@ -134,22 +134,6 @@ const OPTIONS = {
 
 export type ParsedKafkaCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run-kafka'; options: KafkaBenchOptions };
 
-function parseErr(err: unknown): UsageError {
-  const e = err as { code?: string; message?: string };
-  const quoted = /'([^']+)'/.exec(e.message ?? '')?.[1];
-  switch (e.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return new UsageError(`unknown option ${quoted ?? ''}`.trim());
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
-      const opt = /Option '(?:-\w, )?(--[\w-]+)/.exec(e.message ?? '')?.[1] ?? quoted ?? 'an option';
-      return new UsageError(/does not take an argument/.test(e.message ?? '') ? `${opt} takes no value` : `${opt} needs a value`);
-    }
-    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-      return new UsageError(`unexpected argument ${quoted ?? ''}`.trim());
-    default:
-      return new UsageError(e.message ?? String(err));
-  }
-}
 
 /** `host:port`, `[v6]:port` or `host` (port 9092). */
 export function parseBroker(raw: string): BrokerAddress {
@@ -184,7 +168,7 @@ export function parseKafkaCommand(argv: readonly string[]): ParsedKafkaCommand {
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw parseErr(err);
+    throw parseArgsError(err);
   }
   const v = parsed.values;
   if (v.help) return { kind: 'help' };

@@ -40,6 +40,7 @@ import {
   type Lane,
   type ToKafkaWorker,
 } from './protocol.js';
+import { abortableSleep } from '../abortable-sleep.js';
 
 /** A worker above this event-loop utilisation (%) is taken as saturated. */
 const SATURATION_PERCENT = 90;
@@ -116,20 +117,7 @@ interface WorkerHandle {
   exited: Promise<void>;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+const sleep = abortableSleep;
 
 const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
 
