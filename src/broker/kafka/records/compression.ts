@@ -14,8 +14,7 @@
 import { unzipSync, gzipSync } from 'node:zlib';
 import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
 import { compressSync as snappyCompressSync, uncompressSync as snappyUncompressSync } from 'snappy';
-import { compress as zstdCompress } from 'zstd-napi';
-import zstd from 'zstd-napi/binding.js';
+import { createRequire } from 'node:module';
 import { CorruptRecordError, DecompressedTooLargeError, UnsupportedCompressionError } from './errors.js';
 
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
@@ -59,7 +58,7 @@ export function compress(codec: Compression, buf: Buffer): Buffer {
     case 'lz4':
       return compressFrameSync(buf);
     case 'zstd':
-      return zstdCompress(buf);
+      return zstdModule().compress(buf);
     default:
       throw new UnsupportedCompressionError(-1);
   }
@@ -231,10 +230,43 @@ function lz4Bounded(buf: Buffer, maxBytes: number): Buffer {
 
 // ---- zstd ----------------------------------------------------------------
 
-let dctx: InstanceType<typeof zstd.DCtx> | undefined;
-const ZSTD_OUT_CHUNK = zstd.dStreamOutSize();
+// zstd-napi is an optional dependency: its native build may be missing where no
+// prebuilt binary could be fetched and no compiler is installed. Without it,
+// zstd batches are refused with UNSUPPORTED_COMPRESSION_TYPE; everything else works.
+type ZstdApi = typeof import('zstd-napi');
+type ZstdBinding = typeof import('zstd-napi/binding.js');
+let zstdLoaded: { api: ZstdApi; binding: ZstdBinding } | null | undefined;
+
+function loadZstd(): { api: ZstdApi; binding: ZstdBinding } | null {
+  if (zstdLoaded === undefined) {
+    try {
+      const require = createRequire(import.meta.url);
+      zstdLoaded = { api: require('zstd-napi') as ZstdApi, binding: require('zstd-napi/binding.js') as ZstdBinding };
+    } catch {
+      zstdLoaded = null;
+    }
+  }
+  return zstdLoaded;
+}
+
+/** Whether zstd can be used on this installation. */
+export function zstdAvailable(): boolean {
+  return loadZstd() !== null;
+}
+
+function zstdModule(): ZstdApi {
+  const z = loadZstd();
+  if (!z) throw new UnsupportedCompressionError(4);
+  return z.api;
+}
+
+let dctx: InstanceType<ZstdBinding['DCtx']> | undefined;
 
 function zstdBounded(buf: Buffer, maxBytes: number): Buffer {
+  const z = loadZstd();
+  if (!z) throw new UnsupportedCompressionError(4);
+  const zstd = z.binding;
+  const ZSTD_OUT_CHUNK = zstd.dStreamOutSize();
   dctx ??= new zstd.DCtx();
   try {
     // Fast path: every frame declares its content size → one exact allocation.
@@ -280,7 +312,7 @@ function zstdBounded(buf: Buffer, maxBytes: number): Buffer {
     }
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, produced);
   } catch (err) {
-    if (err instanceof CorruptRecordError || err instanceof DecompressedTooLargeError) throw err;
+    if (err instanceof CorruptRecordError || err instanceof DecompressedTooLargeError || err instanceof UnsupportedCompressionError) throw err;
     throw new CorruptRecordError(`zstd: ${why(err)}`);
   }
 }
