@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { scramCredential, verifyPassword } from '../broker/core/auth/credentials.js';
-import { SASL_MECHANISMS } from '../broker/kafka/handlers/sasl.js';
 import { KafkaMetrics } from '../broker/kafka/metrics.js';
 import type { KafkaBroker, KafkaBusPort, KafkaMetaPort, KafkaTopic } from '../broker/kafka/ports.js';
 import { ErrorCode, KafkaProtocolError } from '../broker/kafka/protocol/errors.js';
@@ -159,7 +158,7 @@ export function createKafkaServer(config: Config, log: Logger, registry: Registr
     meta: kafkaMetaPort(config, agent, storage),
     storage: () => storage.adapter,
     ...(bus ? { bus } : {}),
-    settings: { autoCreateTopics: k.auto_create_topics, numPartitions: k.num_partitions, messageMaxBytes: k.message_max_bytes, saslMechanisms: SASL_MECHANISMS },
+    settings: { autoCreateTopics: k.auto_create_topics, numPartitions: k.num_partitions, messageMaxBytes: k.message_max_bytes },
     maxRequestBytes: k.max_request_bytes,
     group: { minSessionTimeoutMs: k.group_min_session_timeout_ms, maxSessionTimeoutMs: k.group_max_session_timeout_ms, initialRebalanceDelayMs: k.group_initial_rebalance_delay_ms, offsetsRetentionMs: k.offsets_retention_ms },
     metrics,

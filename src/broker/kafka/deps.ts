@@ -14,8 +14,6 @@ export interface KafkaSettings {
   autoCreateTopics: boolean;
   numPartitions: number;
   messageMaxBytes: number;
-  /** SASL mechanisms offered in SaslHandshake. */
-  saslMechanisms: string[];
 }
 
 export interface KafkaDeps {

@@ -27,7 +27,6 @@ export interface KafkaPartition {
 
 export interface KafkaTopic {
   name: string;
-  /** 16 bytes derived from the topic's identity (Metadata v10+ topic ids; zero here where unused). */
   partitions: KafkaPartition[];
   config: Readonly<Record<string, string>>;
   internal: boolean;

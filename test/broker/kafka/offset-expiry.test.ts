@@ -52,7 +52,7 @@ describe('committed offset retention (offsets.retention)', () => {
       listeners: [],
       meta: fakeMeta(offsets),
       storage: () => new MemoryEngine({ maxBytesPerShard: 1 << 20, retentionMs: -1, retentionBytes: -1 }),
-      settings: { autoCreateTopics: false, numPartitions: 1, messageMaxBytes: 1 << 20, saslMechanisms: [] },
+      settings: { autoCreateTopics: false, numPartitions: 1, messageMaxBytes: 1 << 20 },
       maxRequestBytes: 1 << 20,
       group: { minSessionTimeoutMs: 10, maxSessionTimeoutMs: 100_000, initialRebalanceDelayMs: 0, offsetsRetentionMs: 7 * day },
       metrics: new KafkaMetrics(),
