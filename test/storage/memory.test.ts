@@ -79,6 +79,21 @@ describe('memory engine basics', () => {
     await e.close();
   });
 
+  it('copies a batch whose bytes are views into a much larger buffer (a protocol frame), so the frame is not kept alive', async () => {
+    const e = engine();
+    await e.createShard(spec());
+    const frame = Buffer.alloc(1024 * 1024, 7);
+    const key = frame.subarray(10, 14);
+    const value = frame.subarray(100, 200);
+    const header = frame.subarray(300, 302);
+    await e.append('t-0', [{ timestamp: T0, key, value, headers: [{ key: 'h', value: header }] }]);
+    const [r] = await e.read('t-0', 0n, { maxRecords: 1, maxBytes: 1000 });
+    assert.deepEqual([r!.key, r!.value, r!.headers[0]!.value], [key, value, header], 'same bytes');
+    assert.notEqual(r!.value!.buffer, frame.buffer, 'but not the frame');
+    assert.ok(r!.value!.buffer.byteLength <= 106, `backed by ${r!.value!.buffer.byteLength} bytes`);
+    await e.close();
+  });
+
   it('accounts key + value + headers + tag + a fixed overhead per record', () => {
     assert.equal(recordBytes({ timestamp: 0, key: null, value: null, headers: [] }), RECORD_OVERHEAD_BYTES);
     assert.equal(

@@ -34,6 +34,9 @@ import type { AppendOptions, AppendRecord, EngineName, ReadLimits, ShardInfo, Sh
 import { RecordRing } from './ring.js';
 
 /** Fixed per-record overhead counted on top of key, value, headers and tag. */
+
+/** Buffers backed by at most this much (Node's small-buffer pool, a caller's own buffer) are kept as they are. */
+const SHARED_BACKING_BYTES = 64 * 1024;
 export const RECORD_OVERHEAD_BYTES = 32;
 
 /** The longest delay setTimeout accepts. */
@@ -153,10 +156,40 @@ export class MemoryEngine implements StorageEngine {
     this.enforceTime(s);
     this.enforceBound(s, total);
 
+    // Records are kept as given (no copy), unless their bytes are views into a much larger
+    // buffer (a protocol frame carrying other data): the ring would keep all of it alive
+    // behind the byte bound it enforces, so such a batch is copied into a buffer of its own.
+    let payload = 0;
+    let backing = 0;
+    for (const r of records) {
+      for (const b of [r.key, r.value]) {
+        if (b === null) continue;
+        payload += b.length;
+        if (b.buffer.byteLength > backing) backing = b.buffer.byteLength;
+      }
+      for (const h of r.headers) {
+        payload += h.value.length;
+        if (h.value.buffer.byteLength > backing) backing = h.value.buffer.byteLength;
+      }
+    }
+    let own = (b: Buffer): Buffer => b;
+    const copying = backing > Math.max(SHARED_BACKING_BYTES, 2 * payload);
+    if (copying) {
+      const slab = Buffer.allocUnsafeSlow(payload);
+      let at = 0;
+      own = (b: Buffer): Buffer => {
+        const view = slab.subarray(at, at + b.length);
+        b.copy(slab, at);
+        at += b.length;
+        return view;
+      };
+    }
+
     let offset = baseOffset;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      const stored: StoredRecord = { offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers };
+      const headers = copying && r.headers.length > 0 ? r.headers.map((h) => ({ key: h.key, value: own(h.value) })) : r.headers;
+      const stored: StoredRecord = { offset, timestamp: r.timestamp, key: r.key === null ? null : own(r.key), value: r.value === null ? null : own(r.value), headers };
       if (r.tag !== undefined) stored.tag = r.tag;
       if (s.ring.length === 0) {
         s.monotonic = true;
