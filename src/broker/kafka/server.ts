@@ -12,7 +12,7 @@ import { KafkaConnection } from './connection.js';
 import type { KafkaDeps, KafkaSettings } from './deps.js';
 import { KafkaDispatcher } from './dispatcher.js';
 import { GroupCoordinator } from './group/coordinator.js';
-import { systemTimer } from './group/timer.js';
+import { guardedSystemTimer } from './group/timer.js';
 import type { KafkaMetrics } from './metrics.js';
 import type { KafkaBusPort, KafkaMetaPort } from './ports.js';
 import { ProducerIdAllocator, ProducerStateTable } from './producer-state.js';
@@ -50,7 +50,7 @@ export class KafkaServer implements ProtocolServer {
   constructor(private readonly opts: KafkaServerOptions) {
     const meta = opts.meta;
     this.groups = new GroupCoordinator({
-      timer: systemTimer,
+      timer: guardedSystemTimer((err) => opts.log.error({ err: String(err) }, 'kafka: a group coordinator timer failed')),
       offsets: {
         offsetsExist: (g) => meta.committedAll(g).length > 0,
         deleteOffsets: (g) => meta.deleteGroupOffsets(g),

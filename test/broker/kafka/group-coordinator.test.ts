@@ -909,3 +909,22 @@ describe('GroupCoordinator: seeded random simulation', () => {
     });
   }
 });
+
+describe('guardedSystemTimer', () => {
+  it('reports a failing callback instead of throwing it out of the timer', async () => {
+    const { guardedSystemTimer } = await import('../../../src/broker/kafka/group/timer.js');
+    const errors: unknown[] = [];
+    const timer = guardedSystemTimer((err) => errors.push(err));
+    let ran = false;
+    timer.setTimeout(() => {
+      throw new Error('boom');
+    }, 1);
+    timer.setTimeout(() => (ran = true), 5);
+    const cancelled = timer.setTimeout(() => errors.push('should not run'), 5);
+    cancelled.cancel();
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(ran, true);
+    assert.equal(errors.length, 1);
+    assert.match(String(errors[0]), /boom/);
+  });
+});
