@@ -176,19 +176,26 @@ export class KafkaConnection {
     if (this.busy) return;
     this.busy = true;
     try {
-      while (!this.closed && this.frames.length > 0) {
-        const frame = this.frames.shift()!;
-        await this.handleFrame(frame);
-        if (this.paused && this.frames.length <= MAX_QUEUED_FRAMES / 2 && !this.gone) {
-          this.paused = false;
-          this.opts.stream.resume();
-        }
-        // A reader that does not read its answers (big fetches) holds us back, not our memory.
-        if (!this.gone && this.opts.stream.writableNeedDrain) await this.writable();
-      }
+      await this.drainFrames();
+    } catch (err) {
+      this.opts.log.error({ conn: this.opts.id, err: errorMessage(err) }, 'kafka: connection failed; closing it');
+      this.close();
     } finally {
       this.busy = false;
       this.endWhenDone();
+    }
+  }
+
+  private async drainFrames(): Promise<void> {
+    while (!this.closed && this.frames.length > 0) {
+      const frame = this.frames.shift()!;
+      await this.handleFrame(frame);
+      if (this.paused && this.frames.length <= MAX_QUEUED_FRAMES / 2 && !this.gone) {
+        this.paused = false;
+        this.opts.stream.resume();
+      }
+      // A reader that does not read its answers (big fetches) holds us back, not our memory.
+      if (!this.gone && this.opts.stream.writableNeedDrain) await this.writable();
     }
   }
 
@@ -305,14 +312,21 @@ export class KafkaConnection {
     if (response !== undefined && !this.closed) this.respond(header, api, header.apiVersion, response);
   }
 
+  /** Encodes and sends an answer; an answer that cannot be encoded (a handler bug) closes this connection, never the node. */
   private respond(header: RequestHeader, api: ApiDefinition, version: number, body: unknown): void {
     const codec = api.response[version]!;
     const w = this.writer;
     w.reset();
-    const sizeAt = w.reserveInt32();
-    writeResponseHeader(w, header.correlationId, api.key, codec.flexible);
-    codec.encode(w, body);
-    w.patchInt32(sizeAt, w.pos - 4);
+    try {
+      const sizeAt = w.reserveInt32();
+      writeResponseHeader(w, header.correlationId, api.key, codec.flexible);
+      codec.encode(w, body);
+      w.patchInt32(sizeAt, w.pos - 4);
+    } catch (err) {
+      this.opts.log.error({ conn: this.opts.id, api: api.name, version, err: errorMessage(err) }, `kafka: could not encode the ${api.name} answer; closing the connection`);
+      this.close();
+      return;
+    }
     this.send(w.toBuffer());
     // Do not keep a huge Fetch response's buffer around for the next small answer.
     if (w.buf.length > 8 * 1024 * 1024) this.writer.buf = Buffer.allocUnsafe(64 * 1024);

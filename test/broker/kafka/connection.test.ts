@@ -158,6 +158,20 @@ describe('KafkaConnection', () => {
     }
   });
 
+  it('an answer that cannot be encoded (a handler bug) closes that connection, not the process', async () => {
+    handler = { handle: async () => ({ throttleTimeMs: 0, errorCode: 0, groups: [{ groupId: 5, protocolType: null }] }), handleRawSasl: async () => Buffer.alloc(0) };
+    const { socket, responses } = await open();
+    socket.write(frame(ApiKey.ListGroups, 2, 1));
+    await responses.until(() => responses.closed);
+    assert.equal(responses.frames.length, 0);
+    // The server still accepts and serves new connections.
+    handler = { handle: async () => ({ throttleTimeMs: 0, errorCode: 0, groups: [] }), handleRawSasl: async () => Buffer.alloc(0) };
+    const again = await open();
+    again.socket.write(frame(ApiKey.ListGroups, 2, 2));
+    await again.responses.until(() => again.responses.frames.length === 1);
+    again.socket.destroy();
+  });
+
   it('still handles what a client sent before it closed (acks=0 produce)', async () => {
     handled.length = 0;
     handler = {
