@@ -160,6 +160,7 @@ export function createKafkaServer(config: Config, log: Logger, registry: Registr
     ...(bus ? { bus } : {}),
     settings: { autoCreateTopics: k.auto_create_topics, numPartitions: k.num_partitions, messageMaxBytes: k.message_max_bytes },
     maxRequestBytes: k.max_request_bytes,
+    maxConnections: k.max_connections,
     group: { minSessionTimeoutMs: k.group_min_session_timeout_ms, maxSessionTimeoutMs: k.group_max_session_timeout_ms, initialRebalanceDelayMs: k.group_initial_rebalance_delay_ms, offsetsRetentionMs: k.offsets_retention_ms },
     metrics,
     log,

@@ -34,6 +34,8 @@ export interface KafkaServerOptions {
   bus?: KafkaBusPort;
   settings: KafkaSettings;
   maxRequestBytes: number;
+  /** Per listener; beyond it a new connection is closed before it is read. */
+  maxConnections?: number;
   group: { minSessionTimeoutMs: number; maxSessionTimeoutMs: number; initialRebalanceDelayMs: number; offsetsRetentionMs: number };
   metrics: KafkaMetrics;
   log: Logger;
@@ -82,6 +84,7 @@ export class KafkaServer implements ProtocolServer {
           host: spec.host,
           port: spec.port,
           name: `kafka ${spec.name}`,
+          ...(this.opts.maxConnections !== undefined ? { maxConnections: this.opts.maxConnections } : {}),
           ...(spec.kind === 'tls' && this.opts.tls ? { tls: this.opts.tls } : {}),
           onConnection: (t) => {
             const id = this.nextId++;

@@ -146,6 +146,8 @@ const kafkaSection = z.strictObject({
   auto_create_topics: z.boolean().default(true),
   /** Partitions of an auto-created topic (Kafka's num.partitions). */
   num_partitions: z.int().min(1).max(10_000).default(1),
+  /** Open Kafka connections at most, per listener (Kafka's max.connections); more are closed at once. */
+  max_connections: z.int().min(1).default(100_000),
   /** Largest request frame accepted (Kafka's socket.request.max.bytes). */
   max_request_bytes: z.int().min(1024).max(1024 * 1024 * 1024).default(100 * 1024 * 1024),
   /** Largest record batch accepted per partition (Kafka's message.max.bytes). */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { KafkaMetrics } from '../../../src/broker/kafka/metrics.js';
@@ -36,6 +37,43 @@ function fakeMeta(offsets: Map<string, Array<OffsetToCommit & { commitTimeMs: nu
   };
 }
 
+function server(meta: KafkaMetaPort, extra: { maxConnections?: number; offsetsRetentionMs?: number } = {}): KafkaServer {
+  return new KafkaServer({
+    listeners: [{ name: 'PLAINTEXT', kind: 'tcp', host: '127.0.0.1', port: 0, requireSasl: false }],
+    meta,
+    storage: () => new MemoryEngine({ maxBytesPerShard: 1 << 20, retentionMs: -1, retentionBytes: -1 }),
+    settings: { autoCreateTopics: false, numPartitions: 1, messageMaxBytes: 1 << 20 },
+    maxRequestBytes: 1 << 20,
+    ...(extra.maxConnections !== undefined ? { maxConnections: extra.maxConnections } : {}),
+    group: { minSessionTimeoutMs: 10, maxSessionTimeoutMs: 100_000, initialRebalanceDelayMs: 0, offsetsRetentionMs: extra.offsetsRetentionMs ?? 7 * 24 * 3600 * 1000 },
+    metrics: new KafkaMetrics(),
+    log: pino({ level: 'silent' }),
+  });
+}
+
+describe('Kafka server limits', () => {
+  it('closes connections beyond max_connections at once; the others keep working', async () => {
+    const s = server(fakeMeta(new Map()), { maxConnections: 2 });
+    await s.start();
+    const port = s.port()!;
+    const open = () =>
+      new Promise<{ closed: Promise<void> }>((resolve) => {
+        const sock = connect(port, '127.0.0.1', () => resolve({ closed: new Promise<void>((r) => sock.on('close', () => r())) }));
+        sock.on('error', () => undefined);
+        opened.push(sock);
+      });
+    const opened: import('node:net').Socket[] = [];
+    await open();
+    await open();
+    const third = await open();
+    await third.closed;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(s.connectionCount(), 2);
+    for (const c of opened) c.destroy();
+    await s.stop();
+  });
+});
+
 describe('committed offset retention (offsets.retention)', () => {
   it('drops the offsets of a member-less group whose newest commit is older than the retention, and only those', async () => {
     const day = 24 * 3600 * 1000;
@@ -48,24 +86,15 @@ describe('committed offset retention (offsets.retention)', () => {
       ]],
       ['fresh', [{ topic: 't', partition: 0, offset: 1, metadata: null, commitTimeMs: now - day }]],
     ]);
-    const server = new KafkaServer({
-      listeners: [],
-      meta: fakeMeta(offsets),
-      storage: () => new MemoryEngine({ maxBytesPerShard: 1 << 20, retentionMs: -1, retentionBytes: -1 }),
-      settings: { autoCreateTopics: false, numPartitions: 1, messageMaxBytes: 1 << 20 },
-      maxRequestBytes: 1 << 20,
-      group: { minSessionTimeoutMs: 10, maxSessionTimeoutMs: 100_000, initialRebalanceDelayMs: 0, offsetsRetentionMs: 7 * day },
-      metrics: new KafkaMetrics(),
-      log: pino({ level: 'silent' }),
-    });
-    assert.deepEqual(await server.expireOffsets(now), ['stale']);
+    const srv = server(fakeMeta(offsets), { offsetsRetentionMs: 7 * day });
+    assert.deepEqual(await srv.expireOffsets(now), ['stale']);
     assert.deepEqual([...offsets.keys()].sort(), ['fresh', 'one-fresh-partition']);
     // A group with a live member keeps its offsets however old they are.
     offsets.set('busy', [{ topic: 't', partition: 0, offset: 1, metadata: null, commitTimeMs: 0 }]);
-    const joined = server.groups.joinGroup({ groupId: 'busy', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: '', groupInstanceId: null, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], clientId: 'c', clientHost: 'h', requireKnownMemberId: false });
+    const joined = srv.groups.joinGroup({ groupId: 'busy', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: '', groupInstanceId: null, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], clientId: 'c', clientHost: 'h', requireKnownMemberId: false });
     await joined;
-    assert.deepEqual(await server.expireOffsets(now), []);
+    assert.deepEqual(await srv.expireOffsets(now), []);
     assert.ok(offsets.has('busy'));
-    server.groups.close();
+    srv.groups.close();
   });
 });
