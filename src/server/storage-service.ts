@@ -11,6 +11,7 @@ import { FileEngine } from '../storage/file/engine.js';
 import { MemoryEngine } from '../storage/memory/engine.js';
 import { StorageMetrics } from '../storage/metrics.js';
 import { StorageRouter } from '../storage/router.js';
+import { decodeStoredBatch } from './stored-batch.js';
 import type { FlushMode, ShardInfo, ShardSpec } from '../storage/types.js';
 
 /** What a topic's metadata says about how its shards are stored. */
@@ -71,6 +72,7 @@ export class StorageService implements Service {
       retentionBytes: c.retention_bytes,
       metrics,
       log: this.log,
+      batchDecoder: decodeStoredBatch,
     });
     const router = new StorageRouter({ memory, file });
     this.router = router;

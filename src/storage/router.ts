@@ -1,5 +1,5 @@
 import { EngineUnavailableError, ShardNotFoundError, StorageClosedError } from './errors.js';
-import type { AppendOptions, AppendRecord, EngineName, ReadLimits, ShardInfo, ShardSpec, StorageAdapter, StorageEngine, StoredRecord } from './types.js';
+import type { AppendBatch, AppendOptions, AppendRecord, EngineName, ReadLimits, ShardInfo, ShardSpec, StorageAdapter, StorageEngine, StoredEntry, StoredRecord } from './types.js';
 
 /**
  * Hybrid storage: each shard lives in the engine its topic was created with.
@@ -42,6 +42,24 @@ export class StorageRouter implements StorageAdapter {
 
   append(shard: string, records: AppendRecord[], opts?: AppendOptions): Promise<{ baseOffset: bigint }> {
     return this.engineFor(shard).append(shard, records, opts);
+  }
+
+  /** Whether the shard's engine stores batches whole (appendBatches / readEntries). */
+  supportsBatches(shard: string): boolean {
+    const e = this.byShard.get(shard);
+    return e?.appendBatches !== undefined && e.readEntries !== undefined;
+  }
+
+  appendBatches(shard: string, batches: AppendBatch[], opts?: AppendOptions): Promise<{ baseOffset: bigint }> {
+    const e = this.engineFor(shard);
+    if (!e.appendBatches) return Promise.reject(new TypeError(`the ${e.name} engine does not store batches (check supportsBatches first)`));
+    return e.appendBatches(shard, batches, opts);
+  }
+
+  readEntries(shard: string, from: bigint, limits: ReadLimits): Promise<StoredEntry[]> {
+    const e = this.engineFor(shard);
+    if (!e.readEntries) return e.read(shard, from, limits).then((records) => records.map((record) => ({ kind: 'record' as const, record })));
+    return e.readEntries(shard, from, limits);
   }
 
   read(shard: string, from: bigint, limits: ReadLimits): Promise<StoredRecord[]> {

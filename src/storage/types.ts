@@ -29,6 +29,31 @@ export interface StoredRecord {
 /** A record to append: everything but the offset, which the shard assigns. */
 export type AppendRecord = Omit<StoredRecord, 'offset'>;
 
+/**
+ * A batch of records in Kafka's record batch v2 layout (magic 2), kept as it is:
+ * engines that store batches whole (`appendBatches`) write it once and hand it
+ * back on `readEntries`, with no record objects on the way; it is decoded into
+ * records only for `read`.
+ */
+export interface AppendBatch {
+  /** The batch from its base offset field to its end, with a valid CRC-32C; the engine sets the base offset. */
+  bytes: Buffer;
+  /** Records in it (its last offset delta + 1). */
+  count: number;
+  /** Timestamp of its first record, and the greatest (the time index keeps these). */
+  firstTimestamp: number;
+  maxTimestamp: number;
+}
+
+/** An engine's stored form, as `readEntries` hands it back. */
+export type StoredEntry =
+  /** A batch as appended, its base offset set; it may begin before the offset asked for. */
+  | { kind: 'batch'; baseOffset: bigint; count: number; bytes: Buffer }
+  | { kind: 'record'; record: StoredRecord };
+
+/** Turns a stored batch into its records (the node supplies it: storage does not parse protocols' formats). */
+export type BatchDecoder = (bytes: Buffer, baseOffset: bigint) => StoredRecord[];
+
 export interface ShardSpec {
   /** Unique shard id, `${topic}-${n}` (see meta/state/records/shards.ts). */
   shard: string;
@@ -73,6 +98,13 @@ export interface StorageEngine {
   deleteShard(shard: string): Promise<void>;
   /** Appends a batch atomically (all or nothing) and returns the offset of its first record. */
   append(shard: string, records: AppendRecord[], opts?: AppendOptions): Promise<{ baseOffset: bigint }>;
+  /** Optional: appends whole batches, atomically and in order; returns the offset of the first record. */
+  appendBatches?(shard: string, batches: AppendBatch[], opts?: AppendOptions): Promise<{ baseOffset: bigint }>;
+  /**
+   * Optional (with appendBatches): what is stored from `from` on, within limits, as
+   * batches (whole, the first may start before `from`) and single records.
+   */
+  readEntries?(shard: string, from: bigint, limits: ReadLimits): Promise<StoredEntry[]>;
   /**
    * Records from `from` on, within limits. `from === endOffset` returns []. `from`
    * before startOffset or after endOffset throws OffsetOutOfRangeError.
@@ -91,4 +123,7 @@ export interface StorageEngine {
 }
 
 /** The interface protocols use (DESIGN.md §5): one adapter over every engine. */
-export type StorageAdapter = Omit<StorageEngine, 'name'>;
+export type StorageAdapter = Omit<StorageEngine, 'name'> & {
+  /** Whether the shard's engine stores batches whole (appendBatches / readEntries are then worth using). */
+  supportsBatches?(shard: string): boolean;
+};

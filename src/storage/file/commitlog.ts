@@ -55,13 +55,20 @@ import { mkdir, open, readdir, stat, truncate as truncateFile, unlink, type File
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { crc32c } from '../../common/crc.js';
+import { BATCH_MARK } from './consume-queue.js';
 import { RecordTooLargeError, StorageIOError, ioError, type StorageError } from '../errors.js';
-import type { AppendRecord, RecordHeader, StoredRecord } from '../types.js';
+import type { AppendBatch, AppendRecord, RecordHeader, StoredRecord } from '../types.js';
 import { NUMBER_NAME_RE, fsyncDir, isNotFound, numberName, readFully, writeAll } from './fs-util.js';
 import type { HandleCache } from './handle-cache.js';
 
 export const TYPE_RECORD = 1;
 export const TYPE_EOS = 2;
+/** A whole record batch in Kafka's v2 layout, one entry for many offsets. */
+export const TYPE_BATCH = 3;
+/** Bytes of a batch entry besides its shard name and the batch itself. */
+export const BATCH_ENTRY_FIXED_BYTES = 40;
+/** A Kafka v2 batch is at least its 61-byte header. */
+export const MIN_BATCH_BYTES = 61;
 export const FLAG_END_OF_BATCH = 1;
 /** Bytes of a record besides its shard name, key, value, header keys/values and tag. */
 export const RECORD_FIXED_BYTES = 40;
@@ -162,6 +169,16 @@ export class EncodeScratch {
       this.tagLo = new Uint32Array(cap);
       this.tagHi = new Uint32Array(cap);
     }
+  }
+
+  /** Notes one record's facts (position in the group, size, timestamp, tag words). */
+  note(pos: number, size: number, ts: number, tagLo: number, tagHi: number): void {
+    const k = this.n++;
+    this.pos[k] = pos;
+    this.size[k] = size;
+    this.ts[k] = ts;
+    this.tagLo[k] = tagLo;
+    this.tagHi[k] = tagHi;
   }
 
   /** CRC32C of the tag bytes just written at buf[at, at+len) (cached for runs of the same tag). */
@@ -268,6 +285,72 @@ export function encodeBatch(buf: Buffer, off: number, name: Buffer, base: number
     scratch.tagHi[k] = tagHi;
   }
   return off;
+}
+
+/**
+ * Encodes a batch entry at buf[off...] for offsets base .. base+count-1:
+ *
+ *    0  u32 size   4  u32 crc32c of [8, batchStart + 21)   8  u8 type = 3   9  u8 flags (end of batch)
+ *   10  u16 name length   12  name   then u64 base offset, u32 count, i64 first timestamp,
+ *   i64 max timestamp, and the batch in Kafka's v2 layout with its base offset set to base.
+ *
+ * The entry's CRC covers its header and the batch fields Kafka's own CRC-32C does not
+ * (base offset, length, leader epoch, magic, CRC); Kafka's covers the rest, so the
+ * batch body is checksummed once, by the producer. Returns the end offset in buf.
+ */
+export function encodeBatchEntry(buf: Buffer, off: number, name: Buffer, base: number, batch: AppendBatch): number {
+  const start = off;
+  const nameLen = name.length;
+  buf[start + 8] = TYPE_BATCH;
+  buf[start + 9] = FLAG_END_OF_BATCH;
+  buf.writeUInt16LE(nameLen, start + 10);
+  name.copy(buf, start + 12);
+  let p = start + 12 + nameLen;
+  writeU64(buf, p, base);
+  buf.writeUInt32LE(batch.count, p + 8);
+  writeI64(buf, p + 12, batch.firstTimestamp);
+  writeI64(buf, p + 20, batch.maxTimestamp);
+  p += 28;
+  batch.bytes.copy(buf, p);
+  buf.writeBigInt64BE(BigInt(base), p);
+  const end = p + batch.bytes.length;
+  buf.writeUInt32LE(end - start, start);
+  buf.writeUInt32LE(crc32c(buf.subarray(start + 8, p + 21)), start + 4);
+  return end;
+}
+
+/** Where a batch entry's parts are, once its layout and checksums are verified; or why it is bad. */
+function checkBatchEntry(buf: Buffer, at: number, size: number): { shardAt: number; shardEnd: number; base: number; count: number; firstTs: number; maxTs: number; batchAt: number } | string {
+  const end = at + size;
+  const nl = buf.readUInt16LE(at + 10);
+  const shardAt = at + 12;
+  const p = shardAt + nl;
+  if (size < BATCH_ENTRY_FIXED_BYTES + nl + MIN_BATCH_BYTES || end > buf.length) return `impossible batch entry size ${size}`;
+  const batchAt = p + 28;
+  if (crc32c(buf.subarray(at + 8, batchAt + 21)) !== buf.readUInt32LE(at + 4)) return 'CRC mismatch';
+  const base = readU64(buf, p);
+  const count = buf.readUInt32LE(p + 8);
+  if (count < 1) return `batch entry of ${count} records`;
+  if (buf[batchAt + 16] !== 2) return `batch magic ${buf[batchAt + 16]}`;
+  if (buf.readInt32BE(batchAt + 8) !== end - batchAt - 12) return 'batch length does not match the entry';
+  if (buf.readBigInt64BE(batchAt) !== BigInt(base)) return 'batch base offset does not match the entry';
+  if (crc32c(buf.subarray(batchAt + 21, end)) !== buf.readUInt32BE(batchAt + 17)) return 'batch CRC mismatch';
+  return { shardAt, shardEnd: p, base, count, firstTs: readI64(buf, p + 12), maxTs: readI64(buf, p + 20), batchAt };
+}
+
+/**
+ * The batch entry of `size` bytes at buf[at] that must hold `offset` of the shard
+ * named `name`: its base offset, record count and batch bytes (a view of buf).
+ */
+export function decodeBatchEntry(buf: Buffer, at: number, size: number, name: Buffer, offset: number): { base: number; count: number; bytes: Buffer } | string {
+  if (size < BATCH_ENTRY_FIXED_BYTES + MIN_BATCH_BYTES || at + size > buf.length) return `impossible size ${size}`;
+  if (buf.readUInt32LE(at) !== size) return `size field ${buf.readUInt32LE(at)} != index size ${size}`;
+  if (buf[at + 8] !== TYPE_BATCH) return `record type ${buf[at + 8]} where a batch entry was expected`;
+  const c = checkBatchEntry(buf, at, size);
+  if (typeof c === 'string') return c;
+  if (c.shardEnd - c.shardAt !== name.length || name.compare(buf, c.shardAt, c.shardEnd) !== 0) return 'batch entry belongs to another shard';
+  if (offset < c.base || offset >= c.base + c.count) return `batch entry holds offsets ${c.base}..${c.base + c.count - 1}, not ${offset}`;
+  return { base: c.base, count: c.count, bytes: buf.subarray(c.batchAt, at + size) };
 }
 
 export function encodeEos(position: number): Buffer {
@@ -673,6 +756,37 @@ export class CommitLog {
             if (!next) break outer;
             pos = batchStart = next.start;
             continue outer;
+          }
+          if (type === TYPE_BATCH) {
+            if (pending.length > 0) {
+              cutAt(i, seg.start + local, 'batch entry inside an unfinished batch');
+              break outer;
+            }
+            if (size < BATCH_ENTRY_FIXED_BYTES + MIN_BATCH_BYTES) {
+              cutAt(i, seg.start + local, `impossible batch entry size ${size}`);
+              break outer;
+            }
+            if (size > fileSize - local || !(await ensure(size))) {
+              cutAt(i, seg.start + local, 'torn batch entry');
+              break outer;
+            }
+            const at = local - bufAt;
+            const c = checkBatchEntry(buf, at, size);
+            if (typeof c === 'string') {
+              cutAt(i, seg.start + local, c);
+              break outer;
+            }
+            const shard = buf.toString('utf8', c.shardAt, c.shardEnd);
+            const entryPos = seg.start + local;
+            local += size;
+            pos = seg.start + local;
+            result.scannedBytes += size;
+            for (let k = 0; k < c.count; k++) {
+              const p = visit({ pos: entryPos, size, shard, offset: c.base + k, timestamp: k === 0 ? c.firstTs : c.maxTs, tagLo: c.count, tagHi: BATCH_MARK });
+              if (p) await p;
+            }
+            batchStart = pos;
+            continue;
           }
           if (type !== TYPE_RECORD) {
             cutAt(i, seg.start + local, `unknown record type ${type}`);

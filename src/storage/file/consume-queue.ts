@@ -8,7 +8,9 @@
  *   [u64 commitlog position][u32 record size][u64 tag hash]     little-endian
  *
  * tag hash = CRC32C(tag UTF-8) in the low 32 bits and (tag byte length + 1) in the
- * high 32 bits; 0 when the record has no tag.
+ * high 32 bits; 0 when the record has no tag. Records stored in a batch entry (one
+ * CommitLog entry for a whole Kafka-layout batch) all point at that entry, with
+ * the high 32 bits BATCH_MARK and the low 32 bits the batch's record count.
  *
  * Entries are appended in memory and written to the files in batches (when enough
  * are pending, and at every checkpoint, which also fdatasyncs them); they are
@@ -37,6 +39,25 @@ export function entryPos(buf: Buffer, i: number): number {
 
 export function entrySize(buf: Buffer, i: number): number {
   return buf.readUInt32LE(i * CQ_ENTRY_BYTES + 8);
+}
+
+/** High tag word of the entries of records stored in a batch entry. */
+export const BATCH_MARK = 0xffffffff;
+
+/** Records in the batch entry this queue entry points at; 0 for a record stored on its own. */
+export function entryBatchCount(buf: Buffer, i: number): number {
+  const at = i * CQ_ENTRY_BYTES;
+  return buf.readUInt32LE(at + 16) === BATCH_MARK ? buf.readUInt32LE(at + 12) : 0;
+}
+
+/**
+ * Bytes a record is accounted for (ReadLimits.maxBytes, ShardInfo.bytes, retention):
+ * its entry's size minus the shard name, shared evenly by the records of a batch entry.
+ */
+export function entryAcct(buf: Buffer, i: number, nameLen: number): number {
+  const n = entryBatchCount(buf, i);
+  const own = entrySize(buf, i) - nameLen;
+  return n === 0 ? own : Math.ceil(own / n);
 }
 
 export interface CqLoadReport {

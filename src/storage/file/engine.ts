@@ -66,11 +66,16 @@ import {
   ioError,
 } from '../errors.js';
 import { StorageMetrics } from '../metrics.js';
-import type { AppendOptions, AppendRecord, EngineName, FlushMode, ReadLimits, ShardInfo, ShardSpec, StorageEngine, StoredRecord } from '../types.js';
+import type { AppendBatch, AppendOptions, AppendRecord, BatchDecoder, EngineName, FlushMode, ReadLimits, ShardInfo, ShardSpec, StorageEngine, StoredEntry, StoredRecord } from '../types.js';
 import {
   CommitLog,
+  BATCH_ENTRY_FIXED_BYTES,
   EncodeScratch,
+  MIN_BATCH_BYTES,
   RECORD_FIXED_BYTES,
+  TYPE_BATCH,
+  decodeBatchEntry,
+  encodeBatchEntry,
   decodeRecord,
   defaultCommitLogIO,
   encodeBatch,
@@ -78,7 +83,7 @@ import {
   type CommitLogIO,
   type ScannedRecord,
 } from './commitlog.js';
-import { CQ_ENTRY_BYTES, ConsumeQueue, entryPos, entrySize } from './consume-queue.js';
+import { BATCH_MARK, CQ_ENTRY_BYTES, ConsumeQueue, entryAcct, entryBatchCount, entryPos, entrySize } from './consume-queue.js';
 import { HandleCache } from './handle-cache.js';
 import { deleteShardMeta, readCheckpoint, readShardMetas, shardDirName, writeCheckpoint, writeShardMeta, type ShardMeta } from './meta.js';
 import { TimeIndex } from './time-index.js';
@@ -121,6 +126,8 @@ export interface FileEngineOptions {
   maxOpenFiles?: number;
   /** Replaces the CommitLog's write/fdatasync calls (fault injection in tests). */
   io?: Partial<CommitLogIO>;
+  /** Turns a batch entry into records for read() (the node passes the Kafka v2 decoder). Without it, reading a batch entry fails. */
+  batchDecoder?: BatchDecoder;
 }
 
 /** What open() found and repaired. */
@@ -162,6 +169,18 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * alternated (bench:storage 0.51-0.56 of raw); 512 KiB overlaps them (0.61-0.65).
  */
 const MAX_GROUP_BYTES = 512 * 1024;
+/** Encodes batch entries for offsets from base on, noting one queue entry per record (all pointing at their batch's entry). */
+function encodeBatchEntries(buf: Buffer, off: number, name: Buffer, base: number, batches: readonly AppendBatch[], sc: EncodeScratch): number {
+  let o = base;
+  for (const b of batches) {
+    const start = off;
+    off = encodeBatchEntry(buf, off, name, o, b);
+    for (let i = 0; i < b.count; i++) sc.note(start, off - start, i === 0 ? b.firstTimestamp : b.maxTimestamp, b.count, BATCH_MARK);
+    o += b.count;
+  }
+  return off;
+}
+
 /** Pending ConsumeQueue entries that trigger a background write of the shard's queue. */
 const CQ_FLUSH_ENTRIES = 4096;
 /** ConsumeQueue entries read at a time. */
@@ -200,6 +219,10 @@ interface Shard {
 interface AppendReq {
   shard: Shard;
   records: AppendRecord[];
+  /** Set for appendBatches (then records is empty): each becomes one batch entry. */
+  batches: AppendBatch[] | undefined;
+  /** Offsets the request takes. */
+  count: number;
   /** Encoded bytes. */
   size: number;
   /** Accounted bytes. */
@@ -435,7 +458,43 @@ export class FileEngine implements StorageEngine {
     if (size > this.log.maxWriteBytes) throw new RecordTooLargeError(size, this.log.maxWriteBytes);
     const sync = (s.spec.flush ?? this.opts.flush) === 'sync';
     return new Promise((resolve, reject) => {
-      this.queue.push({ shard: s, records, size, acct, sync, t0, base: 0, resolve, reject });
+      this.queue.push({ shard: s, records, batches: undefined, count: records.length, size, acct, sync, t0, base: 0, resolve, reject });
+      if (!this.writing) {
+        this.writing = true;
+        this.writerDone = this.runWriter();
+      }
+    });
+  }
+
+  /**
+   * Appends Kafka-layout batches, each stored whole as one CommitLog entry (no
+   * record objects, no re-encoding, no second checksum of the records).
+   */
+  async appendBatches(shard: string, batches: AppendBatch[], _opts?: AppendOptions): Promise<{ baseOffset: bigint }> {
+    const t0 = performance.now();
+    this.checkOpen();
+    const s = this.get(shard);
+    if (!Array.isArray(batches)) throw new TypeError('batches must be an array');
+    const nameLen = s.nameBuf.length;
+    let size = 0;
+    let acct = 0;
+    let count = 0;
+    for (const b of batches) {
+      if (!(b?.bytes instanceof Uint8Array) || b.bytes.length < MIN_BATCH_BYTES) throw new TypeError(`a batch must be a Buffer of at least ${MIN_BATCH_BYTES} bytes`);
+      if (b.bytes[16] !== 2) throw new TypeError(`a batch must be in the v2 layout (magic 2), got magic ${b.bytes[16]}`);
+      if (b.bytes.readInt32BE(8) !== b.bytes.length - 12) throw new TypeError('batch length field does not match its bytes');
+      if (!Number.isInteger(b.count) || b.count < 1 || b.count > 0x7fffffff) throw new TypeError(`a batch holds 1.. records, got ${b.count}`);
+      for (const t of [b.firstTimestamp, b.maxTimestamp]) if (typeof t !== 'number' || !Number.isFinite(t)) throw new TypeError(`batch timestamps must be finite numbers, got ${String(t)}`);
+      const entry = BATCH_ENTRY_FIXED_BYTES + nameLen + b.bytes.length;
+      size += entry;
+      acct += b.count * Math.ceil((entry - nameLen) / b.count);
+      count += b.count;
+    }
+    if (count === 0) return { baseOffset: BigInt(s.next) };
+    if (size > this.log.maxWriteBytes) throw new RecordTooLargeError(size, this.log.maxWriteBytes);
+    const sync = (s.spec.flush ?? this.opts.flush) === 'sync';
+    return new Promise((resolve, reject) => {
+      this.queue.push({ shard: s, records: [], batches, count, size, acct, sync, t0, base: 0, resolve, reject });
       if (!this.writing) {
         this.writing = true;
         this.writerDone = this.runWriter();
@@ -523,7 +582,7 @@ export class FileEngine implements StorageEngine {
       if (total + r.size > limit) break;
       reqs.push(r);
       total += r.size;
-      records += r.records.length;
+      records += r.count;
     }
     this.queue = k === q.length ? [] : q.slice(k);
     const sc = this.scratch.pop() ?? new EncodeScratch();
@@ -536,9 +595,10 @@ export class FileEngine implements StorageEngine {
       for (const r of reqs) {
         const s = r.shard;
         r.base = s.next;
-        s.next += r.records.length;
+        s.next += r.count;
         assigned++;
-        off = encodeBatch(buf, off, s.nameBuf, r.base, r.records, sc);
+        if (r.batches) off = encodeBatchEntries(buf, off, s.nameBuf, r.base, r.batches, sc);
+        else off = encodeBatch(buf, off, s.nameBuf, r.base, r.records, sc);
       }
       if (off !== total) throw new Error(`encoded ${off} bytes, expected ${total}`);
     } catch (err) {
@@ -547,7 +607,7 @@ export class FileEngine implements StorageEngine {
       this.buffers.push(mem);
       for (let i = 0; i < assigned; i++) {
         const r = reqs[i] as AppendReq;
-        r.shard.next -= r.records.length;
+        r.shard.next -= r.count;
       }
       const e = err instanceof StorageError || err instanceof TypeError || err instanceof RangeError ? err : new StorageIOError(this.log.dir, 'encode', err);
       for (const r of reqs) r.reject(e);
@@ -582,14 +642,14 @@ export class FileEngine implements StorageEngine {
 
   /** Offsets are handed back by subtraction: groups are undone newest first or together, so shard.next ends at shard.end. */
   private failGroup(g: Group, err: StorageError): void {
-    for (const r of g.reqs) r.shard.next -= r.records.length;
+    for (const r of g.reqs) r.shard.next -= r.count;
     for (const r of g.reqs) r.reject(err);
     this.release(g);
   }
 
   /** Puts an encoded but unwritten group back at the head of the queue (its offsets are assigned again). */
   private requeue(g: Group): void {
-    for (const r of g.reqs) r.shard.next -= r.records.length;
+    for (const r of g.reqs) r.shard.next -= r.count;
     this.queue = g.reqs.concat(this.queue);
     this.release(g);
   }
@@ -607,7 +667,7 @@ export class FileEngine implements StorageEngine {
     let k = 0;
     for (const r of g.reqs) {
       const s = r.shard;
-      const n = r.records.length;
+      const n = r.count;
       if (s.deleted) {
         k += n;
         r.reject(new ShardNotFoundError(s.name));
@@ -618,8 +678,10 @@ export class FileEngine implements StorageEngine {
       const idx = s.idx;
       for (let i = 0; i < n; i++, k++) {
         const size = sc.size[k] as number;
-        cq.append(pos + (sc.pos[k] as number), size, sc.tagLo[k] as number, sc.tagHi[k] as number);
-        idx.add(r.base + i, sc.ts[k] as number, size - nameLen);
+        const tagLo = sc.tagLo[k] as number;
+        const tagHi = sc.tagHi[k] as number;
+        cq.append(pos + (sc.pos[k] as number), size, tagLo, tagHi);
+        idx.add(r.base + i, sc.ts[k] as number, tagHi === BATCH_MARK ? Math.ceil((size - nameLen) / tagLo) : size - nameLen);
       }
       s.end = r.base + n;
       s.bytes += r.acct;
@@ -697,7 +759,7 @@ export class FileEngine implements StorageEngine {
       const ents = await s.cq.read(o, want);
       let n = 0;
       for (; n < want; n++) {
-        const acct = entrySize(ents, n) - nameLen;
+        const acct = entryAcct(ents, n, nameLen);
         if (out.length + n > 0 && bytes + acct > maxBytes) break;
         bytes += acct;
       }
@@ -709,8 +771,13 @@ export class FileEngine implements StorageEngine {
     return out;
   }
 
-  /** Reads and decodes the n records whose queue entries are ents (offsets from, from+1, ...), appending them to out. */
-  private async fetch(s: Shard, from: number, ents: Buffer, n: number, out: StoredRecord[]): Promise<void> {
+  /**
+   * Reads the CommitLog bytes behind n queue entries (offsets from, from+1, ...),
+   * in as few positioned reads as it can, and hands each entry to `visit` with the
+   * buffer holding it. Entries of records stored in one batch entry point at the
+   * same bytes; they are read once and visited one by one.
+   */
+  private async readEntriesOf(s: Shard, ents: Buffer, n: number, visit: (i: number, buf: Buffer, at: number, size: number) => void): Promise<void> {
     const ranges: Array<{ i: number; j: number; start: number; end: number }> = [];
     const segs = this.log.segments;
     for (let i = 0; i < n; ) {
@@ -721,6 +788,7 @@ export class FileEngine implements StorageEngine {
       let j = i + 1;
       for (; j < n; j++) {
         const p = entryPos(ents, j);
+        if (p === entryPos(ents, j - 1) && entryBatchCount(ents, j) > 0) continue; // the same batch entry
         const e = p + entrySize(ents, j);
         if (p < end || p - end > READ_GAP_BYTES || e - start > READ_RANGE_MAX || p >= segLimit) break;
         end = e;
@@ -732,15 +800,106 @@ export class FileEngine implements StorageEngine {
     for (let r = 0; r < ranges.length; r++) {
       const range = ranges[r] as (typeof ranges)[0];
       const buf = bufs[r] as Buffer;
-      for (let i = range.i; i < range.j; i++) {
-        const pos = entryPos(ents, i);
-        const rec = decodeRecord(buf, pos - range.start, entrySize(ents, i), s.nameBuf, from + i);
-        if (typeof rec === 'string') {
-          throw new StorageIOError(this.log.pathOf(pos), 'read', new Error(`record at position ${pos} (shard ${s.name} offset ${from + i}) is corrupt: ${rec}`));
-        }
-        out.push(rec);
-      }
+      for (let i = range.i; i < range.j; i++) visit(i, buf, entryPos(ents, i) - range.start, entrySize(ents, i));
     }
+  }
+
+  private corrupt(s: Shard, pos: number, offset: number, why: string): StorageIOError {
+    return new StorageIOError(this.log.pathOf(pos), 'read', new Error(`record at position ${pos} (shard ${s.name} offset ${offset}) is corrupt: ${why}`));
+  }
+
+  /** A batch entry's records (decoded with the node's decoder); throws StorageIOError when it is corrupt. */
+  private batchRecords(s: Shard, buf: Buffer, at: number, size: number, pos: number, offset: number): { base: number; records: StoredRecord[] } {
+    const b = decodeBatchEntry(buf, at, size, s.nameBuf, offset);
+    if (typeof b === 'string') throw this.corrupt(s, pos, offset, b);
+    const decode = this.opts.batchDecoder;
+    if (!decode) throw this.corrupt(s, pos, offset, 'a batch entry, and this engine has no batch decoder');
+    let records: StoredRecord[];
+    try {
+      records = decode(b.bytes, BigInt(b.base));
+    } catch (err) {
+      throw this.corrupt(s, pos, offset, `batch does not decode: ${(err as Error).message}`);
+    }
+    if (records.length !== b.count) throw this.corrupt(s, pos, offset, `batch decodes to ${records.length} records, its entry says ${b.count}`);
+    return { base: b.base, records };
+  }
+
+  /** Reads and decodes the n records whose queue entries are ents (offsets from, from+1, ...), appending them to out. */
+  private async fetch(s: Shard, from: number, ents: Buffer, n: number, out: StoredRecord[]): Promise<void> {
+    let batchPos = -1;
+    let batch: { base: number; records: StoredRecord[] } | undefined;
+    await this.readEntriesOf(s, ents, n, (i, buf, at, size) => {
+      const pos = entryPos(ents, i);
+      const offset = from + i;
+      if (entryBatchCount(ents, i) > 0 || buf[at + 8] === TYPE_BATCH) {
+        if (pos !== batchPos || !batch) {
+          batch = this.batchRecords(s, buf, at, size, pos, offset);
+          batchPos = pos;
+        }
+        const rec = batch.records[offset - batch.base];
+        if (!rec) throw this.corrupt(s, pos, offset, 'offset outside its batch');
+        out.push(rec);
+        return;
+      }
+      const rec = decodeRecord(buf, at, size, s.nameBuf, offset);
+      if (typeof rec === 'string') throw this.corrupt(s, pos, offset, rec);
+      out.push(rec);
+    });
+  }
+
+  async readEntries(shard: string, from: bigint, limits: ReadLimits): Promise<StoredEntry[]> {
+    this.checkOpen();
+    const s = this.get(shard);
+    if (typeof from !== 'bigint') throw new TypeError('from must be a bigint');
+    if (from < BigInt(s.start) || from > BigInt(s.end)) throw new OffsetOutOfRangeError(shard, from, BigInt(s.start), BigInt(s.end));
+    const f = Number(from);
+    if (f === s.end) return [];
+    const mr = limits.maxRecords;
+    const maxRecords = Number.isFinite(mr) ? Math.max(1, Math.floor(mr)) : mr > 0 ? Infinity : 1;
+    const nameLen = s.nameBuf.length;
+    const out: StoredEntry[] = [];
+    try {
+      let o = f;
+      let bytes = 0;
+      let records = 0;
+      let lastPos = -1;
+      while (records < maxRecords && o < s.end) {
+        const want = Math.min(maxRecords - records, s.end - o, READ_CHUNK_ENTRIES);
+        const ents = await s.cq.read(o, want);
+        let n = 0;
+        for (; n < want; n++) {
+          const acct = entryAcct(ents, n, nameLen);
+          if (records + n > 0 && bytes + acct > limits.maxBytes) break;
+          bytes += acct;
+        }
+        if (n === 0) break;
+        // A batch is handed out whole: take the rest of a batch the limit cut into.
+        while (n < want && entryBatchCount(ents, n) > 0 && entryPos(ents, n) === entryPos(ents, n - 1)) n++;
+        await this.readEntriesOf(s, ents, n, (i, buf, at, size) => {
+          const pos = entryPos(ents, i);
+          const offset = o + i;
+          if (entryBatchCount(ents, i) > 0 || buf[at + 8] === TYPE_BATCH) {
+            if (pos === lastPos) return;
+            lastPos = pos;
+            const b = decodeBatchEntry(buf, at, size, s.nameBuf, offset);
+            if (typeof b === 'string') throw this.corrupt(s, pos, offset, b);
+            out.push({ kind: 'batch', baseOffset: BigInt(b.base), count: b.count, bytes: b.bytes });
+            return;
+          }
+          const rec = decodeRecord(buf, at, size, s.nameBuf, offset);
+          if (typeof rec === 'string') throw this.corrupt(s, pos, offset, rec);
+          out.push({ kind: 'record', record: rec });
+        });
+        records += n;
+        o += n;
+        if (n < want) break;
+      }
+    } catch (err) {
+      if (s.deleted) throw new ShardNotFoundError(shard);
+      if (f < s.start) throw new OffsetOutOfRangeError(shard, from, BigInt(s.start), BigInt(s.end));
+      throw err;
+    }
+    return out;
   }
 
   async waitForData(shard: string, from: bigint, timeoutMs: number): Promise<void> {
@@ -869,7 +1028,7 @@ export class FileEngine implements StorageEngine {
       const ents = await s.cq.read(o, b - o);
       let i = 0;
       while (i < b - o && excess > 0) {
-        excess -= entrySize(ents, i) - nameLen;
+        excess -= entryAcct(ents, i, nameLen);
         i++;
       }
       o += i;
@@ -911,7 +1070,7 @@ export class FileEngine implements StorageEngine {
     for (let o = a; o < b; ) {
       const n = Math.min(4096, b - o);
       const ents = await s.cq.read(o, n);
-      for (let i = 0; i < n; i++) sum += entrySize(ents, i) - nameLen;
+      for (let i = 0; i < n; i++) sum += entryAcct(ents, i, nameLen);
       o += n;
     }
     return sum;
@@ -1211,7 +1370,8 @@ export class FileEngine implements StorageEngine {
       const size = entrySize(e, 0);
       if (size < RECORD_FIXED_BYTES) return undefined;
       const buf = await this.log.readRange(pos, size);
-      return typeof decodeRecord(buf, 0, size, s.nameBuf, s.cq.end - 1) === 'string' ? undefined : pos + size;
+      const valid = entryBatchCount(e, 0) > 0 ? decodeBatchEntry(buf, 0, size, s.nameBuf, s.cq.end - 1) : decodeRecord(buf, 0, size, s.nameBuf, s.cq.end - 1);
+      return typeof valid === 'string' ? undefined : pos + size;
     } catch {
       return undefined;
     }
@@ -1285,15 +1445,15 @@ export class FileEngine implements StorageEngine {
           try {
             await this.fetch(s, o + i, ents.subarray(i * CQ_ENTRY_BYTES, (i + 1) * CQ_ENTRY_BYTES), 1, one);
           } catch {
-            idx.add(o + i, -Infinity, entrySize(ents, i) - nameLen);
+            idx.add(o + i, -Infinity, entryAcct(ents, i, nameLen));
             continue;
           }
-          idx.add(o + i, (one[0] as StoredRecord).timestamp, entrySize(ents, i) - nameLen);
+          idx.add(o + i, (one[0] as StoredRecord).timestamp, entryAcct(ents, i, nameLen));
         }
         o += n;
         continue;
       }
-      for (let i = 0; i < n; i++) idx.add(o + i, (recs[i] as StoredRecord).timestamp, entrySize(ents, i) - nameLen);
+      for (let i = 0; i < n; i++) idx.add(o + i, (recs[i] as StoredRecord).timestamp, entryAcct(ents, i, nameLen));
       o += n;
     }
     return idx.cur - before;

@@ -5,8 +5,11 @@
  * batches v2 from v4), and long-poll — without polling — until min_bytes are
  * there or max_wait passes.
  *
- * Records go out uncompressed unless the topic sets `compression.type`
- * (gzip, snappy, lz4, zstd): then each partition's batch is compressed with it.
+ * Batches a producer sent are stored whole (file engine) and go out as they
+ * came — compressed ones still compressed, nothing recompressed. Records stored
+ * one by one (other protocols' publishes, the memory engine) go out in a batch
+ * made here: uncompressed unless the topic sets `compression.type` (gzip,
+ * snappy, lz4, zstd).
  * Fetch sessions (v7+) are not kept: the answer's session id is 0, which tells
  * clients to send full fetch requests.
  */
@@ -60,9 +63,32 @@ async function readSlot(deps: KafkaDeps, version: number, slot: Slot, budget: nu
     slot.result.lastStableOffset = info.endOffset;
     slot.result.logStartOffset = info.startOffset;
     if (slot.offset === info.endOffset) return;
-    const records = await storage.read(shard, slot.offset, { maxRecords: MAX_RECORDS_PER_PARTITION, maxBytes: Math.max(1, Math.min(slot.maxBytes, budget)) });
-    if (records.length === 0) return;
-    const encoded = encodeRecords(version, records, compressionOf(deps, slot.topic));
+    const limits = { maxRecords: MAX_RECORDS_PER_PARTITION, maxBytes: Math.max(1, Math.min(slot.maxBytes, budget)) };
+    let encoded: Buffer;
+    if (version >= 4 && storage.supportsBatches?.(shard)) {
+      // Batches go out as they were stored (the first may start before the fetch offset:
+      // clients skip those records, as with Kafka); records stored one by one are batched here.
+      const entries = await storage.readEntries!(shard, slot.offset, limits);
+      if (entries.length === 0) return;
+      const parts: Buffer[] = [];
+      let run: StoredRecord[] = [];
+      const flush = (): void => {
+        if (run.length > 0) parts.push(encodeRecords(version, run, compressionOf(deps, slot.topic)));
+        run = [];
+      };
+      for (const e of entries) {
+        if (e.kind === 'batch') {
+          flush();
+          parts.push(e.bytes);
+        } else run.push(e.record);
+      }
+      flush();
+      encoded = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    } else {
+      const records = await storage.read(shard, slot.offset, limits);
+      if (records.length === 0) return;
+      encoded = encodeRecords(version, records, compressionOf(deps, slot.topic));
+    }
     slot.result.records = encoded;
     slot.bytes = encoded.length;
     slot.done = true;

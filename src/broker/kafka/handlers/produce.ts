@@ -9,11 +9,11 @@
  */
 import { errorMessage } from '../../../common/errors.js';
 import { StorageError } from '../../../storage/errors.js';
-import type { AppendRecord } from '../../../storage/types.js';
+import type { AppendBatch, AppendRecord } from '../../../storage/types.js';
 import { shardOf, type KafkaDeps } from '../deps.js';
 import { ErrorCode, KafkaDecodeError, KafkaProtocolError } from '../protocol/errors.js';
 import type { ProduceRequest, ProduceResponse, ProduceResponsePartition } from '../protocol/requests/produce.js';
-import { decodeRecords, type RecordBatch } from '../records/index.js';
+import { checkBatchRecords, decodeRecords, readBatchHeaders, type BatchHeader, type RecordBatch } from '../records/index.js';
 import type { SequenceReservation } from '../producer-state.js';
 import { ensureTopic, partitionLeader } from './topics.js';
 
@@ -59,6 +59,18 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
   if (!records || records.length === 0) return failed(ErrorCode.CORRUPT_MESSAGE);
   const topicMax = Number(deps.meta.topic(topic)?.config['max.message.bytes'] ?? NaN);
   if (records.length > (Number.isFinite(topicMax) ? topicMax : deps.settings.messageMaxBytes)) return failed(ErrorCode.MESSAGE_TOO_LARGE);
+  const shardId = shardOf(topic, partition);
+  const storage = deps.storage();
+  if (!logAppendTime && storage.supportsBatches?.(shardId) && storage.appendBatches) {
+    let headers: BatchHeader[] | null;
+    try {
+      headers = readBatchHeaders(records);
+    } catch (err) {
+      return failed(err instanceof KafkaProtocolError ? err.errorCode : ErrorCode.CORRUPT_MESSAGE);
+    }
+    // v2 batches with producer timestamps are stored as they came; anything else takes the record path.
+    if (headers !== null && headers.every((h) => h.timestampType === 0)) return produceBatches(deps, topic, partition, records, headers, now);
+  }
   let batches: RecordBatch[];
   try {
     batches = decodeRecords(records, { offsets: false });
@@ -137,6 +149,95 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
       return failed(storageErrorCode(err));
     },
   );
+}
+
+/**
+ * The batch path: each v2 batch is checked (CRC, record framing, sequence) and
+ * appended whole, without building a record object; storage keeps it as it
+ * came, and Fetch hands it back the same way.
+ */
+function produceBatches(deps: KafkaDeps, topic: string, partition: number, records: Buffer, headers: BatchHeader[], now: number): PartitionResult | Promise<PartitionResult> {
+  const shard = shardOf(topic, partition);
+  const toAppend: AppendBatch[] = [];
+  const reservations: Array<{ reservation: SequenceReservation; at: number }> = [];
+  let duplicateOf: bigint | Promise<bigint> | undefined;
+  let count = 0;
+  const giveBack = () => {
+    for (const r of reservations) r.reservation.abort();
+  };
+  for (const h of headers) {
+    if (h.count === 0) continue;
+    if (h.isTransactional) {
+      giveBack();
+      return failed(ErrorCode.INVALID_TXN_STATE);
+    }
+    try {
+      if (h.isControl) throw new KafkaProtocolError(ErrorCode.CORRUPT_MESSAGE, 'a producer sent a control batch');
+      checkBatchRecords(records, h);
+    } catch (err) {
+      giveBack();
+      deps.log.debug({ topic, partition, err: errorMessage(err) }, 'kafka: produce: bad record batch');
+      return failed(err instanceof KafkaProtocolError ? err.errorCode : ErrorCode.CORRUPT_MESSAGE);
+    }
+    if (h.producerId >= 0n && h.baseSequence >= 0) {
+      const check = deps.producers.check(shard, h.producerId, h.producerEpoch, h.baseSequence, h.count);
+      if (check.kind === 'duplicate') {
+        duplicateOf ??= check.baseOffset;
+        continue;
+      }
+      if (check.kind === 'error') {
+        deps.log.debug({ topic, partition, producerId: String(h.producerId) }, check.message);
+        giveBack();
+        return failed(check.errorCode);
+      }
+      reservations.push({ reservation: deps.producers.reserve(shard, h.producerId, h.producerEpoch, h.baseSequence, h.count, now), at: count });
+    }
+    toAppend.push({ bytes: records.subarray(h.start, h.end), count: h.count, firstTimestamp: h.baseTimestamp, maxTimestamp: h.maxTimestamp });
+    count += h.count;
+  }
+  if (toAppend.length === 0) {
+    if (duplicateOf === undefined) return { errorCode: ErrorCode.NONE, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n };
+    return Promise.resolve(duplicateOf).then(
+      (baseOffset) => ({ errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: -1n, logStartOffset: -1n }),
+      () => failed(ErrorCode.UNKNOWN_SERVER_ERROR),
+    );
+  }
+  const storage = deps.storage();
+  let appending: Promise<{ baseOffset: bigint }>;
+  try {
+    appending = storage.appendBatches!(shard, toAppend);
+  } catch (err) {
+    giveBack();
+    return failed(storageErrorCode(err));
+  }
+  return appending.then(
+    ({ baseOffset }) => {
+      for (const r of reservations) r.reservation.complete(baseOffset + BigInt(r.at));
+      deps.metrics.produced(topic, count, records.length);
+      if (deps.bus?.interested(topic)) publishToBus(deps, topic, toAppend);
+      return { errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: -1n, logStartOffset: -1n };
+    },
+    (err: unknown) => {
+      giveBack();
+      deps.log.warn({ topic, partition, err: errorMessage(err) }, 'kafka: produce: append failed');
+      return failed(storageErrorCode(err));
+    },
+  );
+}
+
+/** Other protocols' subscribers get the records of stored batches (decoded only when someone listens). */
+function publishToBus(deps: KafkaDeps, topic: string, batches: AppendBatch[]): void {
+  try {
+    const out: Array<{ topic: string; key: Buffer | null; value: Buffer | null; headers: Array<{ key: string; value: Buffer }>; timestamp: number }> = [];
+    for (const b of batches) {
+      for (const batch of decodeRecords(b.bytes, { offsets: false })) {
+        for (const r of batch.records) out.push({ topic, key: r.key, value: r.value, headers: r.headers.map((h) => ({ key: h.key, value: h.value ?? Buffer.alloc(0) })), timestamp: r.timestamp });
+      }
+    }
+    deps.bus?.published(out);
+  } catch (err) {
+    deps.log.warn({ topic, err: errorMessage(err) }, 'kafka: could not hand produced records to other protocols');
+  }
 }
 
 /** Whether every topic of the request exists (then it can be pipelined: its appends start in arrival order). */

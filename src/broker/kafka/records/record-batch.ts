@@ -129,6 +129,101 @@ const ATTR_TIMESTAMP_TYPE = 0x08;
 const ATTR_TRANSACTIONAL = 0x10;
 const ATTR_CONTROL = 0x20;
 
+/** What a v2 batch's header says, read without touching its records. */
+export interface BatchHeader {
+  /** The batch is buf[start, end). */
+  start: number;
+  end: number;
+  compression: Compression;
+  timestampType: 0 | 1;
+  isTransactional: boolean;
+  isControl: boolean;
+  count: number;
+  lastOffsetDelta: number;
+  baseTimestamp: number;
+  maxTimestamp: number;
+  producerId: bigint;
+  producerEpoch: number;
+  baseSequence: number;
+}
+
+/**
+ * The headers of a Produce `records` field made only of v2 batches, each one's
+ * CRC-32C checked (so its records are intact) but none of them decoded; null
+ * when any batch is in a legacy format. Throws CorruptRecordError on a torn,
+ * mis-sized or corrupt batch.
+ */
+export function readBatchHeaders(buf: Buffer): BatchHeader[] | null {
+  const out: BatchHeader[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    if (buf.length - pos < RECORD_BATCH_OVERHEAD) {
+      if (buf.length - pos > MAGIC_OFFSET && buf[pos + MAGIC_OFFSET] !== 2) return null;
+      throw new CorruptRecordError(`${buf.length - pos} trailing bytes are not a batch`);
+    }
+    if (buf[pos + MAGIC_OFFSET] !== 2) return null;
+    const size = buf.readInt32BE(pos + 8);
+    const end = pos + LOG_OVERHEAD + size;
+    if (size < RECORD_BATCH_OVERHEAD - LOG_OVERHEAD || end > buf.length) throw new CorruptRecordError(`batch at ${pos} declares ${size} bytes, ${buf.length - pos - LOG_OVERHEAD} left`);
+    const attrsAt = pos + 21;
+    if (crc32c(buf.subarray(attrsAt, end)) !== buf.readUInt32BE(pos + 17)) throw new CorruptRecordError('CRC-32C mismatch');
+    const attributes = buf.readInt16BE(attrsAt);
+    const count = buf.readInt32BE(pos + 57);
+    const lastOffsetDelta = buf.readInt32BE(pos + 23);
+    if (count < 0 || (count > 0 && lastOffsetDelta !== count - 1)) throw new CorruptRecordError(`batch of ${count} records with last offset delta ${lastOffsetDelta}`);
+    out.push({
+      start: pos,
+      end,
+      compression: compressionFromCode(attributes & ATTR_COMPRESSION),
+      timestampType: attributes & ATTR_TIMESTAMP_TYPE ? 1 : 0,
+      isTransactional: (attributes & ATTR_TRANSACTIONAL) !== 0,
+      isControl: (attributes & ATTR_CONTROL) !== 0,
+      count,
+      lastOffsetDelta,
+      baseTimestamp: getInt64(buf, pos + 27),
+      maxTimestamp: getInt64(buf, pos + 35),
+      producerId: buf.readBigInt64BE(pos + 43),
+      producerEpoch: buf.readInt16BE(pos + 51),
+      baseSequence: buf.readInt32BE(pos + 53),
+    });
+    pos = end;
+  }
+  return out;
+}
+
+/**
+ * Walks a v2 batch's records without building them: each record's framing must
+ * fit and its offset delta must be its index (what lets a stored batch be read
+ * by offset). Compressed batches are decompressed to check (Kafka does the same).
+ */
+export function checkBatchRecords(buf: Buffer, h: BatchHeader, maxDecompressedBytes = DEFAULT_MAX_DECOMPRESSED_BYTES): void {
+  let data = buf;
+  let start = h.start + RECORD_BATCH_OVERHEAD;
+  let end = h.end;
+  if (h.compression !== 'none') {
+    data = decompress(h.compression, buf.subarray(start, end), maxDecompressedBytes);
+    start = 0;
+    end = data.length;
+  }
+  const r = new KafkaReader(data, start, end);
+  try {
+    for (let i = 0; i < h.count; i++) {
+      const len = r.varint();
+      const recordEnd = r.pos + len;
+      if (len < MIN_RECORD_SIZE - 1 || recordEnd > end) throw new CorruptRecordError(`record ${i}: length ${len} with ${end - r.pos} bytes left`);
+      r.pos++; // attributes
+      r.varlongNumber(); // timestamp delta
+      const delta = r.varint();
+      if (delta !== i) throw new CorruptRecordError(`record ${i} has offset delta ${delta}`);
+      r.pos = recordEnd;
+    }
+  } catch (err) {
+    if (err instanceof KafkaDecodeError) throw new CorruptRecordError(err.message.replace(/^malformed Kafka request: /, ''));
+    throw err;
+  }
+  if (r.pos !== end) throw new CorruptRecordError(`${end - r.pos} bytes after the last of ${h.count} records`);
+}
+
 /**
  * Decodes a Produce `records` field (or a Fetch response's, with allowPartial):
  * one or more concatenated batches of any magic. Throws only the errors of
