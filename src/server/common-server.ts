@@ -53,14 +53,17 @@ export class CommonServer implements Service {
 
   async start(): Promise<void> {
     const host = this.config.bind_host;
+    // HTTP ports first, gRPC last: once gRPC listens, peers connect to it, and on one
+    // machine such a connection's local (ephemeral) port can be one of this node's
+    // ports not bound yet (the admin ports of the shipped configs lie in Linux's
+    // ephemeral range); bound first, they cannot be taken that way.
+    const httpPort = await this.admin.listen(host, this.config.http_port, 'http_port');
+    let promPort: number | undefined;
+    if (this.prometheus) promPort = await this.prometheus.listen(host, this.config.prometheus.port!, 'prometheus.port');
     const grpcPort = await this.rpc.listen(host, this.config.grpc_port);
     this.announce({ name: 'grpc', protocol: 'grpc', address: hostPort(host, grpcPort) });
-    const httpPort = await this.admin.listen(host, this.config.http_port, 'http_port');
     this.announce({ name: 'http', protocol: 'http', address: hostPort(host, httpPort) });
-    if (this.prometheus) {
-      const port = await this.prometheus.listen(host, this.config.prometheus.port!, 'prometheus.port');
-      this.announce({ name: 'prometheus', protocol: 'http', address: hostPort(host, port) });
-    }
+    if (promPort !== undefined) this.announce({ name: 'prometheus', protocol: 'http', address: hostPort(host, promPort) });
     this.running = true;
   }
 

@@ -83,13 +83,13 @@ describe('robust-server lifecycle', () => {
     writeFileSync(second, text);
     const res = await run(BIN('robust-server'), ['start', second], { env: { ROBUST_LOG_FORMAT: 'json' } });
     assert.equal(res.code, 1);
-    assert.match(res.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.ports.grpc} \\(grpc_port\\): address in use`));
+    assert.match(res.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.ports.http} \\(http_port\\): address in use`));
 
-    // The HTTP port clash is reported the same way when gRPC is free.
-    writeFileSync(second, text.replace(/grpc_port = \d+/, `grpc_port = ${await freePort()}`));
+    // The gRPC port clash is reported the same way when HTTP is free.
+    writeFileSync(second, text.replace(/http_port = \d+/, `http_port = ${await freePort()}`));
     const res2 = await run(BIN('robust-server'), ['start', second], { env: { ROBUST_LOG_FORMAT: 'json' } });
     assert.equal(res2.code, 1, res2.stderr);
-    assert.match(res2.stderr, new RegExp(`127\\.0\\.0\\.1:${first.ports.http} \\(http_port\\): address in use`));
+    assert.match(res2.stderr, new RegExp(`127\\.0\\.0\\.1:${first.ports.grpc} \\(grpc_port\\): address in use`));
     assert.ok(!existsSync(join(first.dir, 'data2', 'robust-server.pid')), 'a failed start leaves no pid file behind');
 
     first.server.child.kill('SIGTERM');
