@@ -36,7 +36,11 @@ export type AppendRecord = Omit<StoredRecord, 'offset'>;
  * records only for `read`.
  */
 export interface AppendBatch {
-  /** The batch from its base offset field to its end, with a valid CRC-32C; the engine sets the base offset. */
+  /**
+   * The batch from its base offset field to its end, with a valid CRC-32C; the engine
+   * sets the base offset in its own copy. An engine must not keep a view of these bytes
+   * once the append settles: the caller reuses the buffer (Kafka request frames).
+   */
   bytes: Buffer;
   /** Records in it (its last offset delta + 1). */
   count: number;

@@ -18,6 +18,7 @@
 import type { Duplex } from 'node:stream';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
+import { FramePool } from './frame-pool.js';
 import { APIS, ApiKey, supportedApiVersions, type ApiDefinition } from './protocol/apis.js';
 import { ErrorCode, KafkaDecodeError } from './protocol/errors.js';
 import { readHeaderStart, readHeaderTags, writeResponseHeader, type RequestHeader } from './protocol/header.js';
@@ -39,9 +40,19 @@ export interface KafkaClientContext {
   sasl: unknown;
 }
 
+/** What a handler tells the connection about one request's frame. */
+export interface FrameUse {
+  /**
+   * Set by the handler when nothing it started keeps a view into the request's
+   * bytes once its promise settles (storage copied them): the frame buffer is then
+   * reused for a later request. Left false, the frame is simply dropped.
+   */
+  reusable: boolean;
+}
+
 /** Answers decoded requests; returns the response body, or undefined for none (Produce with acks=0). */
 export interface KafkaRequestHandler {
-  handle(ctx: KafkaClientContext, api: ApiDefinition, header: RequestHeader, body: unknown): Promise<unknown>;
+  handle(ctx: KafkaClientContext, api: ApiDefinition, header: RequestHeader, body: unknown, frame?: FrameUse): Promise<unknown>;
   /** Whether this request may overlap the ones after it (its side effects start synchronously in handle()). */
   pipelinable?(api: ApiDefinition, body: unknown): boolean;
   /** Raw SASL token after SaslHandshake v0; returns the raw answer, or throws to close. */
@@ -83,6 +94,7 @@ export class KafkaConnection {
   private pipelined = 0;
   private peerEnded = false;
   private readonly writer = new KafkaWriter(64 * 1024);
+  private readonly pool = new FramePool();
 
   constructor(private readonly opts: KafkaConnectionOptions) {
     this.ctx = {
@@ -158,7 +170,7 @@ export class KafkaConnection {
       this.buffered -= n;
       return out;
     }
-    const out = Buffer.allocUnsafe(n);
+    const out = this.pool.take(n);
     let filled = 0;
     while (filled < n) {
       const c = this.chunks[0]!;
@@ -273,11 +285,12 @@ export class KafkaConnection {
       this.opts.log.warn({ conn: this.opts.id, api: api.name, version: header.apiVersion, client: this.ctx.clientId, err: errorMessage(err) }, `kafka: ${api.name} failed; closing the connection`);
       this.close();
     };
+    const use: FrameUse = { reusable: false };
     if (handler.pipelinable?.(api, body)) {
       // Started now (its appends are queued in arrival order); answered after every earlier response.
       let handling: Promise<unknown>;
       try {
-        handling = handler.handle(this.ctx, api, header, body);
+        handling = handler.handle(this.ctx, api, header, body, use);
       } catch (err) {
         fail(err);
         return;
@@ -289,6 +302,7 @@ export class KafkaConnection {
           this.pipelined--;
           handler.onRequest?.(api, performance.now() - started, false);
           if (response !== undefined && !this.closed) this.respond(header, api, header.apiVersion, response);
+          if (use.reusable) this.pool.give(frame);
         },
         (err: unknown) => {
           this.pipelined--;
@@ -303,13 +317,14 @@ export class KafkaConnection {
     if (this.closed) return;
     let response: unknown;
     try {
-      response = await handler.handle(this.ctx, api, header, body);
+      response = await handler.handle(this.ctx, api, header, body, use);
     } catch (err) {
       fail(err);
       return;
     }
     handler.onRequest?.(api, performance.now() - started, false);
     if (response !== undefined && !this.closed) this.respond(header, api, header.apiVersion, response);
+    if (use.reusable) this.pool.give(frame);
   }
 
   /** Encodes and sends an answer; an answer that cannot be encoded (a handler bug) closes this connection, never the node. */

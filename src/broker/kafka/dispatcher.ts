@@ -1,7 +1,7 @@
 /**
  * Routes each decoded request to its handler by API key.
  */
-import type { KafkaClientContext, KafkaRequestHandler } from './connection.js';
+import type { FrameUse, KafkaClientContext, KafkaRequestHandler } from './connection.js';
 import type { KafkaDeps } from './deps.js';
 import { handleAlterConfigs, handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeConfigs } from './handlers/admin.js';
 import { handleFetch } from './handlers/fetch.js';
@@ -39,12 +39,12 @@ import type { SyncGroupRequest } from './protocol/requests/sync-group.js';
 export class KafkaDispatcher implements KafkaRequestHandler {
   constructor(private readonly deps: KafkaDeps) {}
 
-  handle(ctx: KafkaClientContext, api: ApiDefinition, header: RequestHeader, body: unknown): Promise<unknown> {
+  handle(ctx: KafkaClientContext, api: ApiDefinition, header: RequestHeader, body: unknown, frame?: FrameUse): Promise<unknown> {
     const d = this.deps;
     const v = header.apiVersion;
     switch (api.key) {
       case ApiKey.Produce:
-        return handleProduce(d, body as ProduceRequest);
+        return handleProduce(d, body as ProduceRequest, frame);
       case ApiKey.Fetch:
         return handleFetch(d, v, body as FetchRequest);
       case ApiKey.ListOffsets:

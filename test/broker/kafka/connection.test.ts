@@ -172,6 +172,61 @@ describe('KafkaConnection', () => {
     again.socket.destroy();
   });
 
+  it('reuses a multi-read frame buffer only for requests whose handler said nothing keeps it', async () => {
+    const seen: Array<{ id: number; buffer: ArrayBufferLike; byte: number }> = [];
+    let reusable = true;
+    handler = {
+      handle: async (_ctx, _api, header, body, use) => {
+        const records = (body as { topicData: Array<{ partitionData: Array<{ records: Buffer }> }> }).topicData[0]!.partitionData[0]!.records;
+        seen.push({ id: header.correlationId, buffer: records.buffer, byte: records[records.length - 1]! });
+        if (use) use.reusable = reusable;
+        return { responses: [], throttleTimeMs: 0 };
+      },
+      handleRawSasl: async () => Buffer.alloc(0),
+    };
+    // Produce v3 with one partition whose records field is 300 KB (more than one socket read).
+    const produce = (id: number, fill: number) =>
+      frame(ApiKey.Produce, 3, id, (w) => {
+        w.nullableString(null);
+        w.int16(1);
+        w.int32(1000);
+        w.int32(1);
+        w.string('t');
+        w.int32(1);
+        w.int32(0);
+        w.bytes(Buffer.alloc(300_000, fill));
+      });
+    const { socket, responses } = await open();
+    for (const [id, fill] of [
+      [1, 1],
+      [2, 2],
+    ]) {
+      socket.write(produce(id!, fill!));
+      await responses.until(() => responses.frames.length === id);
+    }
+    reusable = false;
+    for (const [id, fill] of [
+      [3, 3],
+      [4, 4],
+    ]) {
+      socket.write(produce(id!, fill!));
+      await responses.until(() => responses.frames.length === id);
+    }
+    socket.destroy();
+    assert.deepEqual(
+      seen.map((x) => [x.id, x.byte]),
+      [
+        [1, 1],
+        [2, 2],
+        [3, 3],
+        [4, 4],
+      ],
+      'each request sees its own bytes',
+    );
+    assert.equal(seen[1]!.buffer, seen[0]!.buffer, 'a frame given back carries the next request');
+    assert.notEqual(seen[3]!.buffer, seen[2]!.buffer, 'a frame not given back is never reused');
+  });
+
   it('still handles what a client sent before it closed (acks=0 produce)', async () => {
     handled.length = 0;
     handler = {

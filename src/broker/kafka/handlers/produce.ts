@@ -15,6 +15,7 @@ import { ErrorCode, KafkaDecodeError, KafkaProtocolError } from '../protocol/err
 import type { ProduceRequest, ProduceResponse, ProduceResponsePartition } from '../protocol/requests/produce.js';
 import { checkBatchRecords, decodeRecords, readBatchHeaders, type BatchHeader, type RecordBatch } from '../records/index.js';
 import type { SequenceReservation } from '../producer-state.js';
+import type { FrameUse } from '../connection.js';
 import { ensureTopic, partitionLeader } from './topics.js';
 
 interface PartitionResult {
@@ -53,7 +54,7 @@ export function storageErrorCode(err: unknown): number {
  * runs synchronously, so pipelined requests append (and take idempotent
  * sequence numbers) in the order they arrived.
  */
-function producePartition(deps: KafkaDeps, topic: string, partition: number, records: Buffer | null, now: number, logAppendTime: boolean): PartitionResult | Promise<PartitionResult> {
+function producePartition(deps: KafkaDeps, topic: string, partition: number, records: Buffer | null, now: number, logAppendTime: boolean, use: { recordPath: boolean }): PartitionResult | Promise<PartitionResult> {
   const leader = partitionLeader(deps, topic, partition);
   if (leader !== undefined) return failed(leader);
   if (!records || records.length === 0) return failed(ErrorCode.CORRUPT_MESSAGE);
@@ -71,6 +72,8 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
     // v2 batches with producer timestamps are stored as they came; anything else takes the record path.
     if (headers !== null && headers.every((h) => h.timestampType === 0)) return produceBatches(deps, topic, partition, records, headers, now);
   }
+  // Records decoded here are views into the request frame that storage (the memory engine) or other protocols may keep.
+  use.recordPath = true;
   let batches: RecordBatch[];
   try {
     batches = decodeRecords(records, { offsets: false });
@@ -231,7 +234,16 @@ function publishToBus(deps: KafkaDeps, topic: string, batches: AppendBatch[]): v
     const out: Array<{ topic: string; key: Buffer | null; value: Buffer | null; headers: Array<{ key: string; value: Buffer }>; timestamp: number }> = [];
     for (const b of batches) {
       for (const batch of decodeRecords(b.bytes, { offsets: false })) {
-        for (const r of batch.records) out.push({ topic, key: r.key, value: r.value, headers: r.headers.map((h) => ({ key: h.key, value: h.value ?? Buffer.alloc(0) })), timestamp: r.timestamp });
+        // Copies: the request frame is reused once the produce completes, and subscribers keep these.
+        for (const r of batch.records) {
+          out.push({
+            topic,
+            key: r.key === null ? null : Buffer.from(r.key),
+            value: r.value === null ? null : Buffer.from(r.value),
+            headers: r.headers.map((h) => ({ key: h.key, value: h.value === null ? Buffer.alloc(0) : Buffer.from(h.value) })),
+            timestamp: r.timestamp,
+          });
+        }
       }
     }
     deps.bus?.published(out);
@@ -245,7 +257,11 @@ export function producePipelinable(deps: KafkaDeps, req: ProduceRequest): boolea
   return req.topicData.every((t) => deps.meta.topic(t.name) !== undefined);
 }
 
-export async function handleProduce(deps: KafkaDeps, req: ProduceRequest): Promise<ProduceResponse | undefined> {
+/**
+ * `frame.reusable` is set when every partition went the batch path (storage copies
+ * the batches; nothing keeps a view into the request once it completes).
+ */
+export async function handleProduce(deps: KafkaDeps, req: ProduceRequest, frame?: FrameUse): Promise<ProduceResponse | undefined> {
   if (req.transactionalId !== null && req.transactionalId !== undefined) {
     // Transactions are not offered (no InitProducerId with a transactional id succeeds).
     return {
@@ -262,16 +278,18 @@ export async function handleProduce(deps: KafkaDeps, req: ProduceRequest): Promi
   const creating = req.topicData.filter((t) => !deps.meta.topic(t.name));
   const created = new Map<string, number | undefined>();
   for (const t of creating) if (!created.has(t.name)) created.set(t.name, await ensureTopic(deps, t.name, true));
+  const use = { recordPath: false };
   const started = req.topicData.map((t) => {
     const topic = deps.meta.topic(t.name);
     // Internal topics (another protocol's state, e.g. __mqtt.sessions.n1) take no Kafka writes; Kafka refuses appends to its internal topics the same way.
     const topicError = topic?.internal ? ErrorCode.INVALID_TOPIC_EXCEPTION : topic ? undefined : (created.get(t.name) ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
     const logAppendTime = topic?.config['message.timestamp.type'] === 'LogAppendTime';
-    return { name: t.name, partitions: t.partitionData.map((p) => ({ index: p.index, result: topicError !== undefined ? failed(topicError) : producePartition(deps, t.name, p.index, p.records, now, logAppendTime) })) };
+    return { name: t.name, partitions: t.partitionData.map((p) => ({ index: p.index, result: topicError !== undefined ? failed(topicError) : producePartition(deps, t.name, p.index, p.records, now, logAppendTime, use) })) };
   });
   const responses = await Promise.all(
     started.map(async (t) => ({ name: t.name, partitionResponses: await Promise.all(t.partitions.map(async (p): Promise<ProduceResponsePartition> => ({ index: p.index, ...(await p.result) }))) })),
   );
+  if (frame && !use.recordPath) frame.reusable = true;
   if (req.acks === 0) return undefined;
   if (responses.some((t) => t.partitionResponses.some((p) => p.errorCode !== ErrorCode.NONE))) deps.metrics.errorAnswered('Produce');
   return { responses, throttleTimeMs: 0 };
