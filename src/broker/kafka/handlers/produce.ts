@@ -50,6 +50,73 @@ export function storageErrorCode(err: unknown): number {
 }
 
 /**
+ * One partition's idempotent-producer bookkeeping for one request: each batch is
+ * checked against the producer's sequence, its sequence reserved while the
+ * append runs, and then settled (offsets known) or given back (append failed).
+ */
+class PartitionSequences {
+  private readonly reservations: Array<{ reservation: SequenceReservation; at: number }> = [];
+  /** A batch of the request retried one already appended (or being appended). */
+  private duplicateOf: bigint | Promise<bigint> | undefined;
+
+  constructor(
+    private readonly deps: KafkaDeps,
+    private readonly shard: string,
+    private readonly now: number,
+  ) {}
+
+  /** 'append' the batch, 'skip' it (a retry, answered with its first offset), or the error code to answer. */
+  admit(producerId: bigint, epoch: number, baseSequence: number, count: number, at: number): 'append' | 'skip' | number {
+    if (producerId < 0n || baseSequence < 0) return 'append';
+    const check = this.deps.producers.check(this.shard, producerId, epoch, baseSequence, count);
+    if (check.kind === 'duplicate') {
+      this.duplicateOf ??= check.baseOffset;
+      return 'skip';
+    }
+    if (check.kind === 'error') {
+      this.deps.log.debug({ shard: this.shard, producerId: String(producerId) }, check.message);
+      this.giveBack();
+      return check.errorCode;
+    }
+    this.reservations.push({ reservation: this.deps.producers.reserve(this.shard, producerId, epoch, baseSequence, count, this.now), at });
+    return 'append';
+  }
+
+  giveBack(): void {
+    for (const r of this.reservations) r.reservation.abort();
+  }
+
+  settle(baseOffset: bigint): void {
+    for (const r of this.reservations) r.reservation.complete(baseOffset + BigInt(r.at));
+  }
+
+  /** The answer when nothing was left to append: every batch was a retry (or there were none). */
+  nothingAppended(): PartitionResult | Promise<PartitionResult> {
+    if (this.duplicateOf === undefined) return { errorCode: ErrorCode.NONE, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n };
+    return Promise.resolve(this.duplicateOf).then(
+      (baseOffset) => ({ errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: -1n, logStartOffset: -1n }),
+      () => failed(ErrorCode.UNKNOWN_SERVER_ERROR),
+    );
+  }
+
+  /** Waits for the append and answers; the sequences are settled or given back with it. */
+  answer(deps: KafkaDeps, topic: string, partition: number, appending: Promise<{ baseOffset: bigint }>, onAppended: () => void, logAppendTimeMs = -1n): Promise<PartitionResult> {
+    return appending.then(
+      ({ baseOffset }) => {
+        this.settle(baseOffset);
+        onAppended();
+        return { errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs, logStartOffset: -1n };
+      },
+      (err: unknown) => {
+        this.giveBack();
+        deps.log.warn({ topic, partition, err: errorMessage(err) }, 'kafka: produce: append failed');
+        return failed(storageErrorCode(err));
+      },
+    );
+  }
+}
+
+/**
  * Checks and starts one partition's append. Everything up to the storage call
  * runs synchronously, so pipelined requests append (and take idempotent
  * sequence numbers) in the order they arrived.
@@ -85,32 +152,17 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
   }
   const shard = shardOf(topic, partition);
   const toAppend: AppendRecord[] = [];
-  const reservations: Array<{ reservation: SequenceReservation; at: number }> = [];
-  let duplicateOf: bigint | Promise<bigint> | undefined;
+  const sequences = new PartitionSequences(deps, shard, now);
   let bytes = 0;
-  const giveBack = () => {
-    for (const r of reservations) r.reservation.abort();
-  };
   for (const b of batches) {
     if (b.records.length === 0) continue;
     if (b.isTransactional) {
-      giveBack();
+      sequences.giveBack();
       return failed(ErrorCode.INVALID_TXN_STATE);
     }
-    if (b.magic === 2 && b.producerId >= 0n && b.baseSequence >= 0) {
-      const check = deps.producers.check(shard, b.producerId, b.producerEpoch, b.baseSequence, b.records.length);
-      if (check.kind === 'duplicate') {
-        // A retry of a batch already appended (or being appended): answered with its offset, not stored again.
-        duplicateOf ??= check.baseOffset;
-        continue;
-      }
-      if (check.kind === 'error') {
-        deps.log.debug({ topic, partition, producerId: String(b.producerId) }, check.message);
-        giveBack();
-        return failed(check.errorCode);
-      }
-      reservations.push({ reservation: deps.producers.reserve(shard, b.producerId, b.producerEpoch, b.baseSequence, b.records.length, now), at: toAppend.length });
-    }
+    const admitted = b.magic === 2 ? sequences.admit(b.producerId, b.producerEpoch, b.baseSequence, b.records.length, toAppend.length) : 'append';
+    if (admitted === 'skip') continue;
+    if (admitted !== 'append') return failed(admitted);
     const brokerTime = logAppendTime || b.timestampType === 1;
     for (const r of b.records) {
       // The decoded record is the append record (no copy per record on this path); only a null header value needs mapping.
@@ -125,33 +177,19 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
       bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0);
     }
   }
-  if (toAppend.length === 0) {
-    if (duplicateOf === undefined) return { errorCode: ErrorCode.NONE, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n };
-    return Promise.resolve(duplicateOf).then(
-      (baseOffset) => ({ errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: -1n, logStartOffset: -1n }),
-      () => failed(ErrorCode.UNKNOWN_SERVER_ERROR),
-    );
-  }
+  if (toAppend.length === 0) return sequences.nothingAppended();
   let appending: Promise<{ baseOffset: bigint }>;
   try {
     appending = deps.storage().append(shard, toAppend);
   } catch (err) {
-    giveBack();
+    sequences.giveBack();
     return failed(storageErrorCode(err));
   }
-  return appending.then(
-    ({ baseOffset }) => {
-      for (const r of reservations) r.reservation.complete(baseOffset + BigInt(r.at));
-      deps.metrics.produced(topic, toAppend.length, bytes);
-      if (deps.bus?.interested(topic)) deps.bus.published(toAppend.map((r) => ({ topic, key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp })));
-      return { errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: logAppendTime ? BigInt(now) : -1n, logStartOffset: -1n };
-    },
-    (err: unknown) => {
-      giveBack();
-      deps.log.warn({ topic, partition, err: errorMessage(err) }, 'kafka: produce: append failed');
-      return failed(storageErrorCode(err));
-    },
-  );
+  const onAppended = (): void => {
+    deps.metrics.produced(topic, toAppend.length, bytes);
+    if (deps.bus?.interested(topic)) deps.bus.published(toAppend.map((r) => ({ topic, key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp })));
+  };
+  return sequences.answer(deps, topic, partition, appending, onAppended, logAppendTime ? BigInt(now) : -1n);
 }
 
 /**
@@ -162,70 +200,41 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
 function produceBatches(deps: KafkaDeps, topic: string, partition: number, records: Buffer, headers: BatchHeader[], now: number): PartitionResult | Promise<PartitionResult> {
   const shard = shardOf(topic, partition);
   const toAppend: AppendBatch[] = [];
-  const reservations: Array<{ reservation: SequenceReservation; at: number }> = [];
-  let duplicateOf: bigint | Promise<bigint> | undefined;
+  const sequences = new PartitionSequences(deps, shard, now);
   let count = 0;
-  const giveBack = () => {
-    for (const r of reservations) r.reservation.abort();
-  };
   for (const h of headers) {
     if (h.count === 0) continue;
     if (h.isTransactional) {
-      giveBack();
+      sequences.giveBack();
       return failed(ErrorCode.INVALID_TXN_STATE);
     }
     try {
       if (h.isControl) throw new KafkaProtocolError(ErrorCode.CORRUPT_MESSAGE, 'a producer sent a control batch');
       checkBatchRecords(records, h);
     } catch (err) {
-      giveBack();
+      sequences.giveBack();
       deps.log.debug({ topic, partition, err: errorMessage(err) }, 'kafka: produce: bad record batch');
       return failed(err instanceof KafkaProtocolError ? err.errorCode : ErrorCode.CORRUPT_MESSAGE);
     }
-    if (h.producerId >= 0n && h.baseSequence >= 0) {
-      const check = deps.producers.check(shard, h.producerId, h.producerEpoch, h.baseSequence, h.count);
-      if (check.kind === 'duplicate') {
-        duplicateOf ??= check.baseOffset;
-        continue;
-      }
-      if (check.kind === 'error') {
-        deps.log.debug({ topic, partition, producerId: String(h.producerId) }, check.message);
-        giveBack();
-        return failed(check.errorCode);
-      }
-      reservations.push({ reservation: deps.producers.reserve(shard, h.producerId, h.producerEpoch, h.baseSequence, h.count, now), at: count });
-    }
+    const admitted = sequences.admit(h.producerId, h.producerEpoch, h.baseSequence, h.count, count);
+    if (admitted === 'skip') continue;
+    if (admitted !== 'append') return failed(admitted);
     toAppend.push({ bytes: records.subarray(h.start, h.end), count: h.count, firstTimestamp: h.baseTimestamp, maxTimestamp: h.maxTimestamp });
     count += h.count;
   }
-  if (toAppend.length === 0) {
-    if (duplicateOf === undefined) return { errorCode: ErrorCode.NONE, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n };
-    return Promise.resolve(duplicateOf).then(
-      (baseOffset) => ({ errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: -1n, logStartOffset: -1n }),
-      () => failed(ErrorCode.UNKNOWN_SERVER_ERROR),
-    );
-  }
-  const storage = deps.storage();
+  if (toAppend.length === 0) return sequences.nothingAppended();
   let appending: Promise<{ baseOffset: bigint }>;
   try {
-    appending = storage.appendBatches!(shard, toAppend);
+    appending = deps.storage().appendBatches!(shard, toAppend);
   } catch (err) {
-    giveBack();
+    sequences.giveBack();
     return failed(storageErrorCode(err));
   }
-  return appending.then(
-    ({ baseOffset }) => {
-      for (const r of reservations) r.reservation.complete(baseOffset + BigInt(r.at));
-      deps.metrics.produced(topic, count, records.length);
-      if (deps.bus?.interested(topic)) publishToBus(deps, topic, toAppend);
-      return { errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: -1n, logStartOffset: -1n };
-    },
-    (err: unknown) => {
-      giveBack();
-      deps.log.warn({ topic, partition, err: errorMessage(err) }, 'kafka: produce: append failed');
-      return failed(storageErrorCode(err));
-    },
-  );
+  const onAppended = (): void => {
+    deps.metrics.produced(topic, count, records.length);
+    if (deps.bus?.interested(topic)) publishToBus(deps, topic, toAppend);
+  };
+  return sequences.answer(deps, topic, partition, appending, onAppended);
 }
 
 /** Other protocols' subscribers get the records of stored batches (decoded only when someone listens). */
