@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { get as httpGet } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -118,6 +119,23 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
 }
 
 /** A robust-server process started by a test, which the test must stop. */
+/**
+ * GET /health/ready on a connection of its own that is closed after the answer:
+ * a kept-alive connection would hold a local (ephemeral) port for seconds, and on
+ * one machine that port can be one a node starting next must bind (the shipped
+ * configs' admin ports lie in Linux's ephemeral range).
+ */
+function readyStatus(httpPort: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = httpGet({ host: '127.0.0.1', port: httpPort, path: '/health/ready', agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
 export class ServerProcess {
   readonly child: ChildProcess;
   stdout = '';
@@ -154,12 +172,7 @@ export class ServerProcess {
     void this.exited.then(() => (exitedEarly = true));
     while (Date.now() < deadline) {
       if (exitedEarly) throw new Error(`server exited before it was ready\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${httpPort}/health/ready`);
-        if (res.status === 200) return;
-      } catch {
-        // not listening yet
-      }
+      if ((await readyStatus(httpPort)) === 200) return;
       await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error(`server not ready within ${timeoutMs} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
@@ -185,7 +198,7 @@ export class ServerProcess {
  * Starts a node whose ports are fixed by a shipped config file and waits until it is
  * ready. Such ports lie in Linux's ephemeral range, so an outgoing connection of a node
  * started a moment earlier can briefly own one: a start that fails with "address in
- * use" is retried (at most 3 times), any other failure is not.
+ * use" is retried (at most 6 times, a second apart), any other failure is not.
  */
 export async function startFixedPortNode(args: string[], opts: { env?: NodeJS.ProcessEnv }, httpPort: number, timeoutMs = 30_000): Promise<ServerProcess> {
   for (let attempt = 1; ; attempt++) {
@@ -195,8 +208,9 @@ export async function startFixedPortNode(args: string[], opts: { env?: NodeJS.Pr
       return p;
     } catch (err) {
       await p.kill();
-      if (attempt >= 3 || !String(err).includes('address in use')) throw err;
-      await new Promise((r) => setTimeout(r, 500));
+      // Another process's connection may hold the port as its local port for a few seconds.
+      if (attempt >= 6 || !String(err).includes('address in use')) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
     }
   }
 }
