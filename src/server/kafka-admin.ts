@@ -7,8 +7,21 @@ import type { KafkaAdmin, KafkaGroupOffsetView, KafkaGroupSummaryView, KafkaGrou
 import type { KafkaServer } from '../broker/kafka/server.js';
 import type { GroupSnapshot } from '../broker/kafka/group/types.js';
 import type { MetaAgent } from '../meta/agent.js';
+import { shardId } from '../meta/state/records/shards.js';
 import { proposeOrThrow } from './meta-propose.js';
 import type { StorageService } from './storage-service.js';
+
+/** A group's committed offsets with the partition end and lag (null where this node holds no copy of the partition). */
+export async function committedWithLag(agent: MetaAgent, storage: StorageService | undefined, group: string): Promise<KafkaGroupOffsetView[]> {
+  const out: KafkaGroupOffsetView[] = [];
+  for (const o of agent.replica.view.groups.offsets(group)) {
+    const shard = shardId(o.topic, o.shard);
+    const info = storage?.adapter.hasShard(shard) ? await storage.adapter.shardInfo(shard).catch(() => undefined) : undefined;
+    const end = info ? Number(info.endOffset) : null;
+    out.push({ topic: o.topic, partition: o.shard, committed_offset: o.offset, end_offset: end, lag: end === null ? null : Math.max(0, end - o.offset), metadata: o.metadata ?? null, commit_time_ms: o.commitTimeMs });
+  }
+  return out;
+}
 
 export function createKafkaAdmin(opts: { agent: MetaAgent; kafka: () => KafkaServer | undefined; storage: () => StorageService | undefined }): KafkaAdmin {
   const view = opts.agent.replica.view;
@@ -23,17 +36,7 @@ export function createKafkaAdmin(opts: { agent: MetaAgent; kafka: () => KafkaSer
     members: g?.members.length ?? 0,
     coordinator: coordinatorOf(id),
   });
-  const offsetsOf = async (id: string): Promise<KafkaGroupOffsetView[]> => {
-    const storage = opts.storage();
-    const out: KafkaGroupOffsetView[] = [];
-    for (const o of view.groups.offsets(id)) {
-      const shard = `${o.topic}-${o.shard}`;
-      const info = storage?.adapter.hasShard(shard) ? await storage.adapter.shardInfo(shard).catch(() => undefined) : undefined;
-      const end = info ? Number(info.endOffset) : null;
-      out.push({ topic: o.topic, partition: o.shard, committed_offset: o.offset, end_offset: end, lag: end === null ? null : Math.max(0, end - o.offset), metadata: o.metadata ?? null, commit_time_ms: o.commitTimeMs });
-    }
-    return out;
-  };
+  const offsetsOf = (id: string): Promise<KafkaGroupOffsetView[]> => committedWithLag(opts.agent, opts.storage(), id);
   return {
     brokerUnavailable: () => (opts.kafka() ? undefined : 'this node runs no Kafka listener (broker role with [kafka] tcp_port)'),
     groups: () => {
@@ -80,7 +83,7 @@ export function createKafkaAdmin(opts: { agent: MetaAgent; kafka: () => KafkaSer
       const out: Array<{ partition: number; offset: number }> = [];
       for (const p of wanted) {
         if (p >= t.shards) throw new HttpError(400, 'invalid', `topic "${topic}" has partitions 0..${t.shards - 1}, not ${p}`);
-        const shard = `${topic}-${p}`;
+        const shard = shardId(topic, p);
         const info = await storage.adapter.shardInfo(shard);
         let offset: bigint;
         if (target.to === 'earliest') offset = info.startOffset;

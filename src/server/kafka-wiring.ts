@@ -13,7 +13,9 @@ import { KafkaServer, type KafkaListenerSpec } from '../broker/kafka/server.js';
 import { tlsConfigured, type Config } from '../common/config/index.js';
 import type { Logger } from '../common/logger.js';
 import type { MetaAgent } from '../meta/agent.js';
+import { shardId } from '../meta/state/records/shards.js';
 import type { MetaCommand } from '../meta/state/commands.js';
+import { committedWithLag } from './kafka-admin.js';
 import { proposeResult } from './meta-propose.js';
 import type { StorageService } from './storage-service.js';
 
@@ -118,7 +120,7 @@ export function kafkaMetaPort(config: Config, agent: MetaAgent, storage: Storage
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const t = topic(name);
-        const ready = t !== undefined && t.partitions.every((p) => p.leader > 0 && (p.leader !== config.node_id || storage.adapter.hasShard(`${name}-${p.partition}`)));
+        const ready = t !== undefined && t.partitions.every((p) => p.leader > 0 && (p.leader !== config.node_id || storage.adapter.hasShard(shardId(name, p.partition))));
         if (ready || Date.now() >= deadline) return;
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -167,14 +169,8 @@ export function createKafkaServer(config: Config, log: Logger, registry: Registr
   });
   metrics.setLagSource(async () => {
     const out: Array<{ group: string; topic: string; partition: number; lag: number }> = [];
-    const view = agent.replica.view;
-    for (const group of view.groups.list()) {
-      for (const o of view.groups.offsets(group)) {
-        const shard = `${o.topic}-${o.shard}`;
-        if (!storage.adapter.hasShard(shard)) continue;
-        const info = await storage.adapter.shardInfo(shard).catch(() => undefined);
-        if (info) out.push({ group, topic: o.topic, partition: o.shard, lag: Math.max(0, Number(info.endOffset) - o.offset) });
-      }
+    for (const group of agent.replica.view.groups.list()) {
+      for (const o of await committedWithLag(agent, storage, group)) if (o.lag !== null) out.push({ group, topic: o.topic, partition: o.partition, lag: o.lag });
     }
     return out;
   });

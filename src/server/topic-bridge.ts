@@ -14,6 +14,7 @@ import { TopicBus, type BusRecord } from '../broker/core/topic-bus.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { MetaAgent } from '../meta/agent.js';
+import { shardId } from '../meta/state/records/shards.js';
 import type { StorageService } from './storage-service.js';
 
 function keyHash(key: Buffer): number {
@@ -34,7 +35,7 @@ export function createTopicBridge(opts: { agent: MetaAgent; storage: StorageServ
       if (shards.length === 0) return;
       for (const r of records) {
         const n = r.key ? keyHash(r.key) % shards.length : roundRobin++ % shards.length;
-        const shard = `${topic}-${n}`;
+        const shard = shardId(topic, n);
         if (!opts.storage.adapter.hasShard(shard)) continue;
         opts.storage.adapter
           .append(shard, [{ timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers }])

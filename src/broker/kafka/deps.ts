@@ -28,7 +28,5 @@ export interface KafkaDeps {
   log: Logger;
 }
 
-/** Storage shard id of a Kafka partition (a partition is a shard). */
-export function shardOf(topic: string, partition: number): string {
-  return `${topic}-${partition}`;
-}
+/** Storage shard id of a Kafka partition (a partition is a shard): meta's naming. */
+export { shardId as shardOf } from '../../meta/state/records/shards.js';

@@ -16,17 +16,11 @@ import type { JoinGroupRequest, JoinGroupResponse } from '../protocol/requests/j
 import type { LeaveGroupRequest, LeaveGroupResponse } from '../protocol/requests/leave-group.js';
 import type { ListGroupsResponse } from '../protocol/requests/list-groups.js';
 import type { SyncGroupRequest, SyncGroupResponse } from '../protocol/requests/sync-group.js';
+import { coordinatorError } from './topics.js';
 
-function notHere(deps: KafkaDeps, groupId: string): number | undefined {
-  if (groupId === '') return ErrorCode.INVALID_GROUP_ID;
-  const c = deps.meta.coordinatorFor(groupId);
-  if (!c) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-  if (c.nodeId !== deps.meta.nodeId) return ErrorCode.NOT_COORDINATOR;
-  return undefined;
-}
 
 export async function handleJoinGroup(deps: KafkaDeps, ctx: KafkaClientContext, version: number, req: JoinGroupRequest): Promise<JoinGroupResponse> {
-  const refused = notHere(deps, req.groupId);
+  const refused = coordinatorError(deps, req.groupId);
   if (refused !== undefined) return { throttleTimeMs: 0, errorCode: refused, generationId: -1, protocolName: '', leader: '', memberId: req.memberId, members: [] };
   const r = await deps.groups.joinGroup({
     groupId: req.groupId,
@@ -53,7 +47,7 @@ export async function handleJoinGroup(deps: KafkaDeps, ctx: KafkaClientContext, 
 }
 
 export async function handleSyncGroup(deps: KafkaDeps, req: SyncGroupRequest): Promise<SyncGroupResponse> {
-  const refused = notHere(deps, req.groupId);
+  const refused = coordinatorError(deps, req.groupId);
   if (refused !== undefined) return { throttleTimeMs: 0, errorCode: refused, assignment: Buffer.alloc(0) };
   const r = await deps.groups.syncGroup({ groupId: req.groupId, generationId: req.generationId, memberId: req.memberId, groupInstanceId: req.groupInstanceId, assignments: req.assignments });
   if (r.errorCode !== ErrorCode.NONE) deps.metrics.errorAnswered('SyncGroup');
@@ -61,14 +55,14 @@ export async function handleSyncGroup(deps: KafkaDeps, req: SyncGroupRequest): P
 }
 
 export async function handleHeartbeat(deps: KafkaDeps, req: HeartbeatRequest): Promise<HeartbeatResponse> {
-  const refused = notHere(deps, req.groupId);
+  const refused = coordinatorError(deps, req.groupId);
   if (refused !== undefined) return { throttleTimeMs: 0, errorCode: refused };
   const r = await deps.groups.heartbeat({ groupId: req.groupId, generationId: req.generationId, memberId: req.memberId, groupInstanceId: req.groupInstanceId });
   return { throttleTimeMs: 0, errorCode: r.errorCode };
 }
 
 export async function handleLeaveGroup(deps: KafkaDeps, version: number, req: LeaveGroupRequest): Promise<LeaveGroupResponse> {
-  const refused = notHere(deps, req.groupId);
+  const refused = coordinatorError(deps, req.groupId);
   if (refused !== undefined) return { throttleTimeMs: 0, errorCode: refused, members: [] };
   const members = version >= 3 ? req.members : [{ memberId: req.memberId, groupInstanceId: null }];
   const r = await deps.groups.leaveGroup({ groupId: req.groupId, members });
@@ -81,7 +75,7 @@ export function handleDescribeGroups(deps: KafkaDeps, req: DescribeGroupsRequest
   return {
     throttleTimeMs: 0,
     groups: req.groups.map((groupId) => {
-      const refused = notHere(deps, groupId);
+      const refused = coordinatorError(deps, groupId);
       if (refused !== undefined) return { errorCode: refused, groupId, groupState: '', protocolType: '', protocolData: '', members: [], authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
       const g = deps.groups.describeGroup(groupId);
       return { ...g, groupState: g.groupState === '' ? 'Dead' : g.groupState, authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED };
@@ -100,7 +94,7 @@ export async function handleDeleteGroups(deps: KafkaDeps, req: DeleteGroupsReque
   const local: string[] = [];
   const results: DeleteGroupsResponse['results'] = [];
   for (const groupId of req.groupsNames) {
-    const refused = notHere(deps, groupId);
+    const refused = coordinatorError(deps, groupId);
     if (refused !== undefined) results.push({ groupId, errorCode: refused });
     else local.push(groupId);
   }

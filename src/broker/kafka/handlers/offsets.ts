@@ -13,7 +13,7 @@ import type { OffsetCommitRequest, OffsetCommitResponse } from '../protocol/requ
 import type { OffsetFetchRequest, OffsetFetchResponse, OffsetFetchResponseTopic } from '../protocol/requests/offset-fetch.js';
 import type { OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse } from '../protocol/requests/offset-for-leader-epoch.js';
 import { storageErrorCode } from './produce.js';
-import { partitionLeader } from './topics.js';
+import { coordinatorError, partitionLeader } from './topics.js';
 
 const LATEST = -1n;
 const EARLIEST = -2n;
@@ -48,13 +48,6 @@ export async function handleListOffsets(deps: KafkaDeps, version: number, req: L
   return { throttleTimeMs: 0, topics };
 }
 
-function coordinatorError(deps: KafkaDeps, groupId: string): number | undefined {
-  if (groupId === '') return ErrorCode.INVALID_GROUP_ID;
-  const c = deps.meta.coordinatorFor(groupId);
-  if (!c) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-  if (c.nodeId !== deps.meta.nodeId) return ErrorCode.NOT_COORDINATOR;
-  return undefined;
-}
 
 export async function handleOffsetCommit(deps: KafkaDeps, req: OffsetCommitRequest): Promise<OffsetCommitResponse> {
   const answer = (code: (topic: string, partition: number) => number): OffsetCommitResponse => ({

@@ -28,6 +28,15 @@ export async function ensureTopic(deps: KafkaDeps, name: string, allowAutoCreate
   return undefined;
 }
 
+/** undefined when this node coordinates the group; otherwise the error code to answer (clients then look again). */
+export function coordinatorError(deps: KafkaDeps, groupId: string): number | undefined {
+  if (groupId === '') return ErrorCode.INVALID_GROUP_ID;
+  const c = deps.meta.coordinatorFor(groupId);
+  if (!c) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+  if (c.nodeId !== deps.meta.nodeId) return ErrorCode.NOT_COORDINATOR;
+  return undefined;
+}
+
 /** undefined when this node leads the partition; otherwise the error code to answer. */
 export function partitionLeader(deps: KafkaDeps, topic: string, partition: number): number | undefined {
   const t = deps.meta.topic(topic);
