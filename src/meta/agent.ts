@@ -1,4 +1,4 @@
-import type { Config } from '../common/config/index.js';
+import { journalListeners, type Config } from '../common/config/index.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Service } from '../common/service.js';
@@ -41,6 +41,7 @@ export class MetaAgent implements Service {
         roles: c.roles,
         grpcAddr: `${c.advertised_host}:${c.grpc_port}`,
         httpAddr: `${c.advertised_host}:${c.http_port}`,
+        listeners: journalListeners(c),
         nowMs: Date.now(),
       }),
     );

@@ -6,7 +6,7 @@ import { createKafkaAdmin } from './kafka-admin.js';
 import { HttpError } from '../admin/http-server.js';
 import type { NodeView } from '../admin/routes.js';
 import { BrokerService } from '../broker/service.js';
-import { STORAGE_ENGINES, type Config, type StorageEngineName } from '../common/config/index.js';
+import { STORAGE_ENGINES, journalListeners, type Config, type StorageEngineName } from '../common/config/index.js';
 import type { Logger } from '../common/logger.js';
 import { NodeMetrics } from '../common/metrics.js';
 import type { NodeInfo } from '../common/node-info.js';
@@ -92,7 +92,7 @@ export class RobustNode implements NodeView {
     const services: Service[] = [this.common];
     if (this.meta) services.push(this.meta);
     services.push(this.metaAgent);
-    if (config.roles.includes('journal')) services.push(new JournalService({ dataDir: config.data_dir, log: log.child({ service: 'journal' }) }));
+    if (config.roles.includes('journal')) services.push(new JournalService({ dataDir: config.data_dir, log: log.child({ service: 'journal' }), config, registry: this.metrics.registry }));
     if (config.roles.includes('broker')) {
       // The broker's storage adapter: local engines, shards following the topics in the metadata.
       this.storage = new StorageService(config, log.child({ service: 'storage' }), this.metrics.registry, this.metaAgent);
@@ -107,6 +107,10 @@ export class RobustNode implements NodeView {
         const kafka = createKafkaServer(config, log.child({ service: 'kafka' }), this.metrics.registry, this.metaAgent, this.storage, bridge.kafkaPort);
         this.kafka = kafka;
         protocols.push({ name: 'kafka', server: this.advertising(kafka) });
+      } else {
+        // Shard leaders are also the journal engine's writers: placement runs with or without Kafka.
+        const placement = new ShardPlacement(this.metaAgent, config.node_id, log.child({ service: 'placement' }));
+        protocols.push({ name: 'placement', server: { start: () => placement.start(), stop: async () => placement.stop(), listeners: () => [] } });
       }
       services.push(new BrokerService({ log: log.child({ service: 'broker' }), protocols }));
     }
@@ -127,7 +131,7 @@ export class RobustNode implements NodeView {
     return {
       start: async () => {
         await kafka.start();
-        const listeners = [...(this.mqtt?.listeners() ?? []), ...advertisedKafkaListeners(c, kafka)];
+        const listeners = [...(this.mqtt?.listeners() ?? []), ...advertisedKafkaListeners(c, kafka), ...journalListeners(c)];
         const r = await proposeResult(this.metaAgent, {
           kind: 'node.register',
           nodeId: c.node_id,

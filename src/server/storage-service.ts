@@ -8,6 +8,8 @@ import type { MetaAgent } from '../meta/agent.js';
 import type { TopicRecord } from '../meta/state/records/topics.js';
 import { EngineUnavailableError } from '../storage/errors.js';
 import { FileEngine } from '../storage/file/engine.js';
+import { JournalEngine, type JournalShardSpec } from '../storage/journal/engine.js';
+import { journalMetaPort } from './journal-wiring.js';
 import { MemoryEngine } from '../storage/memory/engine.js';
 import { StorageMetrics } from '../storage/metrics.js';
 import { StorageRouter } from '../storage/router.js';
@@ -21,10 +23,22 @@ function configRetention(topic: TopicRecord, key: string, fallback: number | und
   return v !== undefined && /^-?\d+$/.test(v) ? Number(v) : fallback;
 }
 
-export function shardSpecFor(topic: TopicRecord, shard: number): ShardSpec {
+/** Per-topic journal replication (`journal.ensemble_size`, `journal.write_quorum`, `journal.ack_quorum` in the topic's config). */
+function replicationOf(topic: TopicRecord): JournalShardSpec['replication'] | undefined {
+  const pick = (key: string): number | undefined => {
+    const v = topic.config[key];
+    return v !== undefined && /^[1-9]\d*$/.test(v) ? Number(v) : undefined;
+  };
+  const r = { ensembleSize: pick('journal.ensemble_size'), writeQuorum: pick('journal.write_quorum'), ackQuorum: pick('journal.ack_quorum') };
+  if (r.ensembleSize === undefined && r.writeQuorum === undefined && r.ackQuorum === undefined) return undefined;
+  return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined));
+}
+
+export function shardSpecFor(topic: TopicRecord, shard: number): JournalShardSpec {
   const flush = topic.config['flush'];
   const retentionMs = configRetention(topic, 'retention.ms', topic.retentionMs);
   const retentionBytes = configRetention(topic, 'retention.bytes', topic.retentionBytes);
+  const replication = topic.engine === 'journal' ? replicationOf(topic) : undefined;
   return {
     shard: `${topic.name}-${shard}`,
     topic: topic.name,
@@ -32,6 +46,7 @@ export function shardSpecFor(topic: TopicRecord, shard: number): ShardSpec {
     ...(flush === 'sync' || flush === 'async' ? { flush: flush as FlushMode } : {}),
     ...(retentionMs !== undefined ? { retentionMs } : {}),
     ...(retentionBytes !== undefined ? { retentionBytes } : {}),
+    ...(replication ? { replication } : {}),
   };
 }
 
@@ -74,7 +89,16 @@ export class StorageService implements Service {
       log: this.log,
       batchDecoder: decodeStoredBatch,
     });
-    const router = new StorageRouter({ memory, file });
+    // The journal engine is the client of the journal nodes: every broker runs it; it writes the shards it leads.
+    const journal = new JournalEngine({
+      meta: journalMetaPort(this.agent, this.config.node_id),
+      defaults: { ensembleSize: this.config.journal.ensemble_size, writeQuorum: this.config.journal.write_quorum, ackQuorum: this.config.journal.ack_quorum },
+      flush: c.flush,
+      segmentBytes: this.config.journal.segment_size_bytes,
+      batchDecoder: decodeStoredBatch,
+      log: this.log,
+    });
+    const router = new StorageRouter({ memory, file, journal });
     this.router = router;
 
     // Follow topic changes from now on, then reconcile with what exists (events

@@ -44,3 +44,9 @@ export function boundPorts(config: Config): PortBinding[] {
   }
   return out;
 }
+
+/** The journal data-path listener a node advertises in meta (brokers' journal engines connect to it). */
+export function journalListeners(config: Config): Array<{ name: string; protocol: string; address: string }> {
+  if (!config.roles.includes('journal')) return [];
+  return [{ name: 'journal', protocol: 'journal', address: `${config.advertised_host}:${config.journal.tcp_port}` }];
+}

@@ -8,7 +8,7 @@ describe('journal segments record', () => {
   it('creates an open segment, seals it, then allows the next one', () => {
     const h = new Harness();
     h.ok(create);
-    assert.deepEqual(h.view.journalSegments.get('orders-0', 0), { shard: 'orders-0', segment: 0, ensemble: [1, 2, 3], writeQuorum: 3, ackQuorum: 2, epoch: 1, state: 'open' });
+    assert.deepEqual(h.view.journalSegments.get('orders-0', 0), { shard: 'orders-0', segment: 0, ensemble: [1, 2, 3], writeQuorum: 3, ackQuorum: 2, epoch: 1, startOffset: 0, state: 'open' });
     assert.equal(h.view.journalSegments.open('orders-0')?.segment, 0);
     h.fails({ ...create, segment: 1 }, 'conflict', /still has open segment 0/);
     h.fails(create, 'already_exists');
@@ -16,7 +16,9 @@ describe('journal segments record', () => {
     h.ok({ kind: 'journal.segment.seal', shard: 'orders-0', segment: 0, lastEntry: 999 }); // idempotent
     h.fails({ kind: 'journal.segment.seal', shard: 'orders-0', segment: 0, lastEntry: 1000 }, 'conflict', /already sealed/);
     assert.equal(h.view.journalSegments.open('orders-0'), undefined);
-    h.ok({ ...create, segment: 1, ensemble: [2, 3, 4] });
+    h.fails({ ...create, segment: 1, ensemble: [2, 3, 4], startOffset: 999 }, 'conflict', /must start at offset 1000/);
+    h.ok({ ...create, segment: 1, ensemble: [2, 3, 4], startOffset: 1000 });
+    assert.equal(h.view.journalSegments.get('orders-0', 1)?.startOffset, 1000);
     assert.deepEqual(h.view.journalSegments.forShard('orders-0').map((s) => [s.segment, s.state, s.lastEntry]), [
       [0, 'sealed', 999],
       [1, 'open', undefined],
@@ -55,7 +57,7 @@ describe('journal segments record', () => {
     h.ok(create);
     h.fails({ kind: 'journal.segment.delete', shard: 'orders-0', segment: 0 }, 'conflict', /seal it/);
     h.ok({ kind: 'journal.segment.seal', shard: 'orders-0', segment: 0, lastEntry: 5 });
-    h.ok({ ...create, segment: 1 });
+    h.ok({ ...create, segment: 1, startOffset: 6 });
     h.ok({ kind: 'journal.segment.delete', shard: 'orders-0', segment: 0 });
     assert.deepEqual(h.view.journalSegments.forShard('orders-0').map((s) => s.segment), [1]);
     h.ok({ kind: 'journal.segment.delete', shard: 'orders-0' });

@@ -86,7 +86,7 @@ export function sampleHistory(): MetaCommand[] {
     { kind: 'mqtt.retained.set', topic: 'a/b', shard: '$retained-0', offset: 3, nowMs: T0 },
     { kind: 'journal.segment.create', shard: 'orders-0', segment: 0, ensemble: [1, 2], writeQuorum: 2, ackQuorum: 1, epoch: 1 },
     { kind: 'journal.segment.seal', shard: 'orders-0', segment: 0, lastEntry: 41 },
-    { kind: 'journal.segment.create', shard: 'orders-0', segment: 1, ensemble: [2, 1], writeQuorum: 2, ackQuorum: 2, epoch: 1 },
+    { kind: 'journal.segment.create', shard: 'orders-0', segment: 1, ensemble: [2, 1], writeQuorum: 2, ackQuorum: 2, epoch: 1, startOffset: 42 },
   ];
 }
 

@@ -9,7 +9,7 @@
  */
 import { errorMessage } from '../../../common/errors.js';
 import { StorageError } from '../../../storage/errors.js';
-import type { AppendBatch, AppendRecord } from '../../../storage/types.js';
+import type { AppendBatch, AppendOptions, AppendRecord } from '../../../storage/types.js';
 import { shardOf, type KafkaDeps } from '../deps.js';
 import { ErrorCode, KafkaDecodeError, KafkaProtocolError } from '../protocol/errors.js';
 import type { ProduceRequest, ProduceResponse, ProduceResponsePartition } from '../protocol/requests/produce.js';
@@ -42,6 +42,12 @@ export function storageErrorCode(err: unknown): number {
         return ErrorCode.MESSAGE_TOO_LARGE;
       case 'storage_full':
         return ErrorCode.KAFKA_STORAGE_ERROR;
+      case 'not_writer':
+        return ErrorCode.NOT_LEADER_OR_FOLLOWER; // leadership moved: the client refreshes Metadata and retries
+      case 'not_enough_replicas':
+      case 'journal_unavailable':
+      case 'journal_recovery_race':
+        return ErrorCode.NOT_ENOUGH_REPLICAS; // retriable: a new segment opens on live journal nodes
       default:
         return ErrorCode.UNKNOWN_SERVER_ERROR; // I/O error: the client retries
     }
@@ -121,7 +127,7 @@ class PartitionSequences {
  * runs synchronously, so pipelined requests append (and take idempotent
  * sequence numbers) in the order they arrived.
  */
-function producePartition(deps: KafkaDeps, topic: string, partition: number, records: Buffer | null, now: number, logAppendTime: boolean, use: { recordPath: boolean }): PartitionResult | Promise<PartitionResult> {
+function producePartition(deps: KafkaDeps, topic: string, partition: number, records: Buffer | null, now: number, logAppendTime: boolean, use: { recordPath: boolean }, acks: AppendOptions): PartitionResult | Promise<PartitionResult> {
   const leader = partitionLeader(deps, topic, partition);
   if (leader !== undefined) return failed(leader);
   if (!records || records.length === 0) return failed(ErrorCode.CORRUPT_MESSAGE);
@@ -137,7 +143,7 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
       return failed(err instanceof KafkaProtocolError ? err.errorCode : ErrorCode.CORRUPT_MESSAGE);
     }
     // v2 batches with producer timestamps are stored as they came; anything else takes the record path.
-    if (headers !== null && headers.every((h) => h.timestampType === 0)) return produceBatches(deps, topic, partition, records, headers, now);
+    if (headers !== null && headers.every((h) => h.timestampType === 0)) return produceBatches(deps, topic, partition, records, headers, now, acks);
   }
   // Records decoded here are views into the request frame that storage (the memory engine) or other protocols may keep.
   use.recordPath = true;
@@ -180,7 +186,7 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
   if (toAppend.length === 0) return sequences.nothingAppended();
   let appending: Promise<{ baseOffset: bigint }>;
   try {
-    appending = deps.storage().append(shard, toAppend);
+    appending = deps.storage().append(shard, toAppend, acks);
   } catch (err) {
     sequences.giveBack();
     return failed(storageErrorCode(err));
@@ -197,7 +203,7 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
  * appended whole, without building a record object; storage keeps it as it
  * came, and Fetch hands it back the same way.
  */
-function produceBatches(deps: KafkaDeps, topic: string, partition: number, records: Buffer, headers: BatchHeader[], now: number): PartitionResult | Promise<PartitionResult> {
+function produceBatches(deps: KafkaDeps, topic: string, partition: number, records: Buffer, headers: BatchHeader[], now: number, acks: AppendOptions): PartitionResult | Promise<PartitionResult> {
   const shard = shardOf(topic, partition);
   const toAppend: AppendBatch[] = [];
   const sequences = new PartitionSequences(deps, shard, now);
@@ -225,7 +231,7 @@ function produceBatches(deps: KafkaDeps, topic: string, partition: number, recor
   if (toAppend.length === 0) return sequences.nothingAppended();
   let appending: Promise<{ baseOffset: bigint }>;
   try {
-    appending = deps.storage().appendBatches!(shard, toAppend);
+    appending = deps.storage().appendBatches!(shard, toAppend, acks);
   } catch (err) {
     sequences.giveBack();
     return failed(storageErrorCode(err));
@@ -288,12 +294,14 @@ export async function handleProduce(deps: KafkaDeps, req: ProduceRequest, frame?
   const created = new Map<string, number | undefined>();
   for (const t of creating) if (!created.has(t.name)) created.set(t.name, await ensureTopic(deps, t.name, true));
   const use = { recordPath: false };
+  // acks=all waits for every replica of a replicated shard; acks=1 for its ack quorum.
+  const appendOpts: AppendOptions = { acks: req.acks === -1 ? 'all' : 'quorum' };
   const started = req.topicData.map((t) => {
     const topic = deps.meta.topic(t.name);
     // Internal topics (another protocol's state, e.g. __mqtt.sessions.n1) take no Kafka writes; Kafka refuses appends to its internal topics the same way.
     const topicError = topic?.internal ? ErrorCode.INVALID_TOPIC_EXCEPTION : topic ? undefined : (created.get(t.name) ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
     const logAppendTime = topic?.config['message.timestamp.type'] === 'LogAppendTime';
-    return { name: t.name, partitions: t.partitionData.map((p) => ({ index: p.index, result: topicError !== undefined ? failed(topicError) : producePartition(deps, t.name, p.index, p.records, now, logAppendTime, use) })) };
+    return { name: t.name, partitions: t.partitionData.map((p) => ({ index: p.index, result: topicError !== undefined ? failed(topicError) : producePartition(deps, t.name, p.index, p.records, now, logAppendTime, use, appendOpts) })) };
   });
   const responses = await Promise.all(
     started.map(async (t) => ({ name: t.name, partitionResponses: await Promise.all(t.partitions.map(async (p): Promise<ProduceResponsePartition> => ({ index: p.index, ...(await p.result) }))) })),

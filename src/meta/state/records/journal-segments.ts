@@ -28,6 +28,8 @@ export interface SegmentRecord {
   readonly writeQuorum: number;
   readonly ackQuorum: number;
   readonly epoch: number;
+  /** Shard offset of the segment's entry 0 (entry id = offset - startOffset). */
+  readonly startOffset: number;
   readonly state: SegmentState;
   /** Set when sealed: the last entry id in the segment, -1 for an empty one. */
   readonly lastEntry?: number;
@@ -41,6 +43,8 @@ export interface JournalSegmentCreateCommand {
   readonly writeQuorum: number;
   readonly ackQuorum: number;
   readonly epoch: number;
+  /** Shard offset of the segment's first entry: the previous segment's end (0 for the first). */
+  readonly startOffset?: number;
 }
 
 export interface JournalSegmentSealCommand {
@@ -115,6 +119,7 @@ function parseSegment(raw: unknown, where: string): SegmentRecord {
     writeQuorum,
     ackQuorum,
     epoch: f.int('epoch', { min: 0 }),
+    startOffset: f.optInt('startOffset', { min: 0 }) ?? 0,
     state,
     ...(lastEntry !== undefined ? { lastEntry } : {}),
   });
@@ -130,7 +135,8 @@ function validate(raw: unknown): JournalSegmentCommand {
       const writeQuorum = f.int('writeQuorum', { min: 1 });
       const ackQuorum = f.int('ackQuorum', { min: 1 });
       checkQuorums(kind, ensemble.length, writeQuorum, ackQuorum);
-      return { kind, shard, segment: f.int('segment', { min: 0 }), ensemble, writeQuorum, ackQuorum, epoch: f.int('epoch', { min: 0 }) };
+      const startOffset = f.optInt('startOffset', { min: 0 });
+      return { kind, shard, segment: f.int('segment', { min: 0 }), ensemble, writeQuorum, ackQuorum, epoch: f.int('epoch', { min: 0 }), ...(startOffset !== undefined ? { startOffset } : {}) };
     }
     case 'journal.segment.seal':
       return { kind, shard, segment: f.int('segment', { min: 0 }), lastEntry: f.int('lastEntry', { min: -1 }) };
@@ -171,8 +177,12 @@ function apply(state: JournalSegmentsState, cmd: JournalSegmentCommand): ApplyOu
       const newest = sorted(segments).at(-1);
       if (newest?.state === 'open') return rejected('conflict', `shard '${cmd.shard}' still has open segment ${newest.segment}; seal it first`);
       if (newest && newest.segment > cmd.segment) return rejected('conflict', `${name}: segment numbers must grow (newest is ${newest.segment})`);
+      const startOffset = cmd.startOffset ?? 0;
+      if (newest?.lastEntry !== undefined && startOffset !== newest.startOffset + newest.lastEntry + 1) {
+        return rejected('conflict', `${name}: must start at offset ${newest.startOffset + newest.lastEntry + 1}, where segment ${newest.segment} ends, not ${startOffset}`);
+      }
       const { kind: _kind, ...fields } = cmd;
-      const segment: SegmentRecord = deepFreeze({ ...fields, ensemble: [...cmd.ensemble], state: 'open' });
+      const segment: SegmentRecord = deepFreeze({ ...fields, startOffset, ensemble: [...cmd.ensemble], state: 'open' });
       const map = segments ?? new Map<number, SegmentRecord>();
       map.set(segment.segment, segment);
       state.set(cmd.shard, map);

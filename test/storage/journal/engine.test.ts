@@ -1,0 +1,256 @@
+/**
+ * The journal engine against real journal servers (in process, 127.0.0.1):
+ * appends acknowledged by a quorum, replica failures mid-stream, a writer taking
+ * over another's segment, fencing of a stale writer, acks=all.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { KafkaWriter } from '../../../src/broker/kafka/protocol/writer.js';
+import { encodeRecordBatch } from '../../../src/broker/kafka/records/index.js';
+import { ReplicaStore } from '../../../src/journal/replica-store.js';
+import { JournalServer } from '../../../src/journal/server.js';
+import { decodeStoredBatch } from '../../../src/server/stored-batch.js';
+import { JournalEngine, NotWriterError } from '../../../src/storage/journal/engine.js';
+import type { AppendBatch, AppendRecord, StoredRecord } from '../../../src/storage/types.js';
+import { makeRoot } from '../file/support.js';
+import { TestMeta } from './test-meta.js';
+
+const { newDir, cleanup } = makeRoot('robust-journal-engine-');
+after(cleanup);
+
+const quiet = { info() {}, warn() {}, debug() {}, error() {} };
+
+class Journal {
+  server!: JournalServer;
+  store!: ReplicaStore;
+  readonly dir = newDir();
+  constructor(readonly id: number) {}
+
+  async start(port = 0): Promise<this> {
+    this.store = await ReplicaStore.open({ dir: this.dir, log: quiet, flushIntervalMs: 50, segmentBytes: 8 * 1024 * 1024 });
+    this.server = new JournalServer({ store: this.store, host: '127.0.0.1', port, log: quiet });
+    await this.server.start();
+    return this;
+  }
+
+  /** Like a kill: connections drop, nothing more is served. */
+  async stop(): Promise<void> {
+    await this.server.stop();
+    await this.store.close();
+  }
+}
+
+async function cluster(n: number, meta: TestMeta): Promise<Journal[]> {
+  const out: Journal[] = [];
+  for (let i = 1; i <= n; i++) {
+    const j = await new Journal(100 + i).start();
+    meta.setJournal(j.id, j.server.address);
+    out.push(j);
+  }
+  return out;
+}
+
+function engine(meta: TestMeta, nodeId: number, q: { e: number; w: number; a: number }, extra: Partial<ConstructorParameters<typeof JournalEngine>[0]> = {}): JournalEngine {
+  return new JournalEngine({
+    meta: meta.port(nodeId),
+    defaults: { ensembleSize: q.e, writeQuorum: q.w, ackQuorum: q.a },
+    flush: 'async',
+    segmentBytes: 64 * 1024 * 1024,
+    batchDecoder: decodeStoredBatch,
+    openTimeoutMs: 5000,
+    ...extra,
+  });
+}
+
+const rec = (i: number): AppendRecord => ({ timestamp: 1_700_000_000_000 + i, key: Buffer.from(`k${i}`), value: Buffer.from(`value-${i}`), headers: i % 3 === 0 ? [{ key: 'h', value: Buffer.from(String(i)) }] : [] });
+
+function batchOf(records: AppendRecord[]): AppendBatch {
+  const w = new KafkaWriter();
+  encodeRecordBatch(w, { baseOffset: 0n, compression: 'none', records: records.map((r, i) => ({ ...r, offset: BigInt(i) })) });
+  return { bytes: w.toBuffer(), count: records.length, firstTimestamp: records[0]!.timestamp, maxTimestamp: records.at(-1)!.timestamp };
+}
+
+async function readAll(e: JournalEngine, shard: string): Promise<StoredRecord[]> {
+  const out: StoredRecord[] = [];
+  let at = 0n;
+  for (;;) {
+    const got = await e.read(shard, at, { maxRecords: 500, maxBytes: 1 << 20 });
+    if (got.length === 0) return out;
+    out.push(...got);
+    at = got.at(-1)!.offset + 1n;
+  }
+}
+
+function values(records: StoredRecord[]): string[] {
+  return records.map((r) => r.value!.toString());
+}
+
+function assertDense(records: StoredRecord[]): void {
+  records.forEach((r, i) => assert.equal(r.offset, BigInt(i), `offset ${i}`));
+}
+
+describe('journal engine', () => {
+  it('stores records and whole batches on one journal and reads them back with dense offsets', async () => {
+    const meta = new TestMeta();
+    const [j] = await cluster(1, meta);
+    const e = engine(meta, 1, { e: 1, w: 1, a: 1 });
+    try {
+      await e.createShard({ shard: 't-0', topic: 't', engine: 'journal' });
+      meta.setLeader('t-0', 1);
+      assert.deepEqual(await e.append('t-0', [rec(0), rec(1)]), { baseOffset: 0n });
+      assert.deepEqual(await e.appendBatches('t-0', [batchOf([rec(2), rec(3), rec(4)])]), { baseOffset: 2n });
+      assert.deepEqual(await e.append('t-0', [rec(5)]), { baseOffset: 5n });
+      const all = await readAll(e, 't-0');
+      assertDense(all);
+      assert.deepEqual(values(all), [0, 1, 2, 3, 4, 5].map((i) => `value-${i}`));
+      assert.deepEqual(all[3]!.headers.map((h) => h.value.toString()), ['3']);
+      // A batch comes back whole with its base offset set, from the tail cache and from the replica alike.
+      const entries = await e.readEntries('t-0', 3n, { maxRecords: 10, maxBytes: 1 << 20 });
+      assert.equal(entries[0]?.kind, 'batch');
+      assert.ok(entries[0]?.kind === 'batch' && entries[0].baseOffset === 2n && entries[0].bytes.readBigInt64BE(0) === 2n);
+      const fresh = engine(meta, 2, { e: 1, w: 1, a: 1 });
+      await fresh.createShard({ shard: 't-0', topic: 't', engine: 'journal' });
+      const fromReplica = await fresh.readEntries('t-0', 2n, { maxRecords: 10, maxBytes: 1 << 20 });
+      assert.ok(fromReplica[0]?.kind === 'batch' && fromReplica[0].baseOffset === 2n && fromReplica[0].bytes.readBigInt64BE(0) === 2n);
+      assert.deepEqual(values(await readAll(fresh, 't-0')), values(all), 'a node that does not write reads up to what was acknowledged');
+      await fresh.close();
+      const info = await e.shardInfo('t-0');
+      assert.deepEqual([info.startOffset, info.endOffset, info.engine], [0n, 6n, 'journal']);
+      // waitForData wakes on the next acknowledged append.
+      const waiting = e.waitForData('t-0', 6n, 5000);
+      const t0 = Date.now();
+      setTimeout(() => void e.append('t-0', [rec(6)]), 50);
+      await waiting;
+      assert.ok(Date.now() - t0 < 2000);
+    } finally {
+      await e.close();
+      await j!.stop();
+    }
+  });
+
+  it('3/3/2: a journal node lost mid-stream loses no acknowledged append; the next segment opens on the other two', async () => {
+    const meta = new TestMeta();
+    const js = await cluster(3, meta);
+    const e = engine(meta, 1, { e: 3, w: 3, a: 2 });
+    try {
+      await e.createShard({ shard: 'o-0', topic: 'o', engine: 'journal' });
+      meta.setLeader('o-0', 1);
+      const acked: Array<Promise<{ baseOffset: bigint }>> = [];
+      for (let i = 0; i < 400; i++) {
+        acked.push(e.append('o-0', [rec(i)]));
+        if (i === 150) void js[1]!.stop();
+        if (i % 25 === 0) await new Promise((r) => setImmediate(r));
+      }
+      const offsets = (await Promise.all(acked)).map((a) => Number(a.baseOffset));
+      assert.deepEqual(offsets, offsets.map((_, i) => i), 'every append acknowledged, in order, at dense offsets');
+      const all = await readAll(e, 'o-0');
+      assertDense(all);
+      assert.deepEqual(values(all), Array.from({ length: 400 }, (_, i) => `value-${i}`), 'exactly once, in order');
+      const segs = meta.segments('o-0');
+      assert.ok(segs.length >= 2, 'the replica failure sealed the first segment');
+      assert.equal(segs[0]!.state, 'sealed');
+      assert.ok(!segs.at(-1)!.ensemble.includes(js[1]!.id), 'the new segment avoids the failed node');
+      // Reads of the sealed segment survive losing another of its replicas.
+      await js[0]!.stop();
+      const fresh = engine(meta, 9, { e: 3, w: 3, a: 2 });
+      await fresh.createShard({ shard: 'o-0', topic: 'o', engine: 'journal' });
+      const sealedEnd = segs[0]!.startOffset + segs[0]!.lastEntry! + 1;
+      const head = await fresh.read('o-0', 0n, { maxRecords: sealedEnd, maxBytes: 1 << 20 });
+      assert.deepEqual(values(head), values(all).slice(0, head.length));
+      await fresh.close();
+    } finally {
+      await e.close();
+      for (const j of js) await j.stop();
+    }
+  });
+
+  it('a new writer fences the old one, seals its segment where the replicas end, and continues after it', async () => {
+    const meta = new TestMeta();
+    const js = await cluster(3, meta);
+    const a = engine(meta, 1, { e: 3, w: 3, a: 2 });
+    // Node 2 does not learn that leadership moved away from node 1 (a partitioned old leader).
+    const stalePort = { ...meta.port(1), isWriter: () => true, subscribe: () => () => undefined };
+    const stale = new JournalEngine({ meta: stalePort, defaults: { ensembleSize: 3, writeQuorum: 3, ackQuorum: 2 }, flush: 'async', segmentBytes: 1 << 26, batchDecoder: decodeStoredBatch, openTimeoutMs: 2000 });
+    const b = engine(meta, 2, { e: 3, w: 3, a: 2 });
+    try {
+      for (const e of [stale, b]) await e.createShard({ shard: 'f-0', topic: 'f', engine: 'journal' });
+      meta.setLeader('f-0', 1);
+      for (let i = 0; i < 50; i++) await stale.append('f-0', [rec(i)]);
+      meta.setLeader('f-0', 2);
+      assert.deepEqual(await b.append('f-0', [rec(50)]), { baseOffset: 50n }, 'the new writer continues at the old end');
+      await assert.rejects(stale.append('f-0', [rec(999)]), (err: unknown) => err instanceof NotWriterError || /fenced|not write/i.test(String(err)));
+      const all = await readAll(b, 'f-0');
+      assertDense(all);
+      assert.deepEqual(values(all), Array.from({ length: 51 }, (_, i) => `value-${i}`));
+      const first = meta.segments('f-0')[0]!;
+      assert.deepEqual([first.state, first.lastEntry, first.epoch], ['sealed', 49, 2]);
+    } finally {
+      for (const e of [a, stale, b]) await e.close();
+      for (const j of js) await j.stop();
+    }
+  });
+
+  it('a writer that vanished mid-stream: the takeover keeps every acknowledged entry exactly once', async () => {
+    const meta = new TestMeta();
+    const js = await cluster(3, meta);
+    const a = engine(meta, 1, { e: 3, w: 3, a: 2 });
+    const b = engine(meta, 2, { e: 3, w: 3, a: 2 });
+    try {
+      for (const e of [a, b]) await e.createShard({ shard: 'v-0', topic: 'v', engine: 'journal' });
+      meta.setLeader('v-0', 1);
+      const acked: number[] = [];
+      const inflight: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 300; i++) inflight.push(a.append('v-0', [rec(i)]).then(() => acked.push(i), () => undefined));
+      await new Promise((r) => setTimeout(r, 5));
+      await a.close(); // gone without sealing: connections drop with adds in flight
+      await Promise.allSettled(inflight);
+      meta.setLeader('v-0', 2);
+      await b.append('v-0', [rec(1000)]);
+      const all = await readAll(b, 'v-0');
+      assertDense(all);
+      const got = values(all);
+      for (const i of acked) assert.ok(got.includes(`value-${i}`), `acknowledged ${i} is readable`);
+      assert.equal(new Set(got).size, got.length, 'no entry twice');
+      assert.equal(got.at(-1), 'value-1000');
+    } finally {
+      await b.close();
+      for (const j of js) await j.stop();
+    }
+  });
+
+  it('acks=all waits for every replica; acks=quorum for the ack quorum', async () => {
+    const meta = new TestMeta();
+    const js = await cluster(2, meta);
+    const e = engine(meta, 1, { e: 2, w: 2, a: 1 });
+    try {
+      await e.createShard({ shard: 'q-0', topic: 'q', engine: 'journal' });
+      meta.setLeader('q-0', 1);
+      await e.append('q-0', [rec(0)], { acks: 'all' });
+      for (const j of js) assert.equal((await j.store.info({ shard: 'q-0', segment: 0 })).state.end, 1, `replica on ${j.id} holds it`);
+      // With one replica gone, acks=all appends move to a segment on the survivor (E shrinks to what is alive).
+      await js[1]!.stop();
+      const r = await e.append('q-0', [rec(1)], { acks: 'all' });
+      assert.equal(r.baseOffset, 1n);
+      assert.deepEqual(values(await readAll(e, 'q-0')), ['value-0', 'value-1']);
+    } finally {
+      await e.close();
+      for (const j of js) await j.stop();
+    }
+  });
+
+  it('refuses appends on a shard it does not lead, and when too few journals are alive', async () => {
+    const meta = new TestMeta();
+    const js = await cluster(1, meta);
+    const e = engine(meta, 1, { e: 3, w: 3, a: 2 }, { openTimeoutMs: 600 });
+    try {
+      await e.createShard({ shard: 'n-0', topic: 'n', engine: 'journal' });
+      meta.setLeader('n-0', 7);
+      await assert.rejects(e.append('n-0', [rec(0)]), (err: unknown) => err instanceof NotWriterError && err.leader === 7);
+      meta.setLeader('n-0', 1);
+      await assert.rejects(e.append('n-0', [rec(0)]), /answered, 2 are needed|needed/);
+    } finally {
+      await e.close();
+      for (const j of js) await j.stop();
+    }
+  });
+});
