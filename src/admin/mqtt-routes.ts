@@ -8,6 +8,7 @@
  *   GET    /api/v1/mqtt/subscriptions[?client_id=]
  *   GET    /api/v1/mqtt/retained[?limit=&offset=]   GET|DELETE /api/v1/mqtt/retained/{topic...}
  *   POST   /api/v1/mqtt/publish
+ *   GET    /api/v1/mqtt/routes                       (the cluster route table: filters per broker node)
  *   GET|POST /api/v1/users                           DELETE /api/v1/users/{username}
  *   GET|POST /api/v1/mqtt/acl                        DELETE /api/v1/mqtt/acl/{id}
  *
@@ -82,6 +83,22 @@ export interface MqttPublishInput {
   retain: boolean;
 }
 
+/** One broker node's routes as this node knows them: its own sessions' filters, or what a peer announced. */
+export interface MqttRouteNodeView {
+  node_id: number;
+  /** This node (the one asked). */
+  local: boolean;
+  /** For a peer: whether its cluster link is open (always true for this node). */
+  connected: boolean;
+  /** Sorted by filter; `subscriptions` (sessions holding the filter) is known only for this node. */
+  routes: Array<{ filter: string; subscriptions: number | null }>;
+}
+
+export interface MqttRoutesView {
+  node_id: number;
+  nodes: MqttRouteNodeView[];
+}
+
 export interface MqttUserView {
   username: string;
   superuser: boolean;
@@ -129,6 +146,8 @@ export interface MqttAdmin {
   checkPublish(msg: MqttPublishInput): string | undefined;
   /** Routes a message as if a client had published it; resolves once durable effects are stored. */
   publish(msg: MqttPublishInput): Promise<{ matched: number }>;
+  /** The cluster route table: this node's routes and those its peers announced. */
+  routes(): MqttRoutesView;
 
   /** Wait until reads reflect every write committed before this call. */
   consistent(): Promise<void>;
@@ -317,6 +336,9 @@ export function addMqttRoutes(http: HttpServer, admin: MqttAdmin): void {
     const { matched } = await admin.publish(msg);
     return { body: { topic: msg.topic, matched } };
   });
+
+  // ---------------------------------------------------------------- cluster routes
+  broker(`${base}/routes`, 'GET', () => ({ body: admin.routes() }));
 
   // ---------------------------------------------------------------- users (meta; any node)
   http.route('GET', '/api/v1/users', async () => {

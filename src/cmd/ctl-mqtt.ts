@@ -4,7 +4,7 @@
  * the admin API's /api/v1/mqtt and /api/v1/users routes.
  */
 import type { AdminClient } from '../admin/client.js';
-import type { MqttAclRuleView, MqttClientView, MqttRetainedDetail, MqttRetainedView, MqttSessionDetail, MqttSessionView, MqttSubscriptionView, MqttUserView } from '../admin/mqtt-routes.js';
+import type { MqttAclRuleView, MqttClientView, MqttRetainedDetail, MqttRetainedView, MqttRoutesView, MqttSessionDetail, MqttSessionView, MqttSubscriptionView, MqttUserView } from '../admin/mqtt-routes.js';
 import { renderPairs, renderTable } from '../admin/render.js';
 
 export const MQTT_USAGE = `  mqtt clients [--limit N] [--offset N]
@@ -23,6 +23,7 @@ export const MQTT_USAGE = `  mqtt clients [--limit N] [--offset N]
   mqtt retained delete <topic>       clear a retained message
   mqtt publish <topic> <message> [--qos 0|1|2] [--retain]
                                      publish a message as the broker
+  mqtt routes                        the cluster route table: topic filters subscribed on each broker node
   mqtt acl list                      ACL rules in evaluation order (config rules first) and the default
   mqtt acl add --permission allow|deny --action publish|subscribe|all --topic <filter>
                [--user U] [--client-id C] [--position N]
@@ -245,6 +246,22 @@ export const MQTT_COMMANDS: MqttCtlCommand[] = [
       if (qos > 2) throw new CtlUsageError(`--qos must be 0, 1 or 2, got "${options.qos}"`);
       const res = await client.post<{ topic: string; matched: number }>('/api/v1/mqtt/publish', { topic: args[0], payload: args[1], qos, retain: options.retain ?? false });
       return output === 'json' ? json(res) : `published to ${res.topic}${options.retain ? ' (retained)' : ''}: ${res.matched} matching subscriber${res.matched === 1 ? '' : 's'}\n`;
+    },
+  },
+  {
+    words: ['mqtt', 'routes'],
+    arity: [0, 0],
+    async run({ client, output }) {
+      const res = await client.get<MqttRoutesView>('/api/v1/mqtt/routes');
+      if (output === 'json') return json(res);
+      const rows: Array<Array<string | number | null>> = [];
+      for (const n of res.nodes) {
+        const node = n.local ? `${n.node_id} (this node)` : String(n.node_id);
+        const link = n.local ? '-' : n.connected ? 'linked' : 'down';
+        if (n.routes.length === 0) rows.push([node, link, null, null]);
+        for (const r of n.routes) rows.push([node, link, r.filter, r.subscriptions]);
+      }
+      return renderTable(['NODE', 'LINK', 'FILTER', 'SUBSCRIPTIONS'], rows);
     },
   },
   {

@@ -4,7 +4,7 @@
  * link, users and run-time ACL rules.
  */
 import type { MetaResult } from '../admin/meta-routes.js';
-import type { MqttAclRuleView, MqttAdmin, MqttClientView, MqttPublishInput, MqttRetainedView, MqttSessionView, MqttSubscriptionView } from '../admin/mqtt-routes.js';
+import type { MqttAclRuleView, MqttAdmin, MqttClientView, MqttPublishInput, MqttRetainedView, MqttRouteNodeView, MqttSessionView, MqttSubscriptionView } from '../admin/mqtt-routes.js';
 import { createCredential } from '../broker/core/auth/credentials.js';
 import { topicNameError } from '../broker/core/topic-names.js';
 import type { MqttBroker } from '../broker/mqtt/broker.js';
@@ -163,6 +163,7 @@ export function createMqttAdmin(deps: MqttAdminDeps): MqttAdmin {
       // Removed directly rather than by publishing an empty retained message, so subscribers get nothing.
       if (!b.retained.delete(topic)) return false;
       b.stats.retained = b.retained.size;
+      b.retainedClearedHere(topic);
       await b.store.clearRetained(topic);
       return existed;
     },
@@ -194,6 +195,23 @@ export function createMqttAdmin(deps: MqttAdminDeps): MqttAdmin {
       const r = b.publish(msg);
       await r.durable;
       return { matched: r.matched };
+    },
+
+    routes() {
+      const server = deps.mqtt()!;
+      const self: MqttRouteNodeView = {
+        node_id: config.node_id,
+        local: true,
+        connected: true,
+        routes: server.broker.routes.entries().map(([filter, subscriptions]) => ({ filter, subscriptions })),
+      };
+      const peers: MqttRouteNodeView[] = (server.cluster?.peerStates() ?? []).map((p) => ({
+        node_id: p.node_id,
+        local: false,
+        connected: p.connected,
+        routes: p.routes.map((filter) => ({ filter, subscriptions: null })),
+      }));
+      return { node_id: config.node_id, nodes: [self, ...peers].sort((a, b) => a.node_id - b.node_id) };
     },
 
     consistent: () => agent.client.consistent(),

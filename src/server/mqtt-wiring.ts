@@ -4,6 +4,8 @@
  * broker's internal topics).
  */
 import type { Registry } from 'prom-client';
+import type { Server as GrpcServer } from '@grpc/grpc-js';
+import { MqttCluster, type PeerDirectory } from '../broker/mqtt/cluster.js';
 import { MqttMetrics } from '../broker/mqtt/metrics.js';
 import { MqttServer, type MqttListenerSpec } from '../broker/mqtt/server.js';
 import { mqttSettings } from '../broker/mqtt/settings.js';
@@ -82,7 +84,23 @@ function userDirectory(agent: MetaAgent): UserDirectory {
   };
 }
 
-export function createMqttServer(config: Config, log: Logger, registry: Registry, agent: MetaAgent, storage: StorageService): MqttServer {
+/** The broker nodes as the meta replica knows them, and word of every change to them. */
+function peerDirectory(agent: MetaAgent): PeerDirectory {
+  const view = agent.replica.view;
+  return {
+    brokers: () => view.nodes.withRole('broker').map((n) => ({ id: n.id, grpcAddr: n.grpcAddr, alive: n.state === 'alive' })),
+    onChange: (fn) =>
+      agent.replica.subscribe(({ event }) => {
+        if (event.type.startsWith('node.') || event.type === 'state.restored') fn();
+      }),
+  };
+}
+
+/**
+ * The node's MQTT server; with `rpc` (the node's inner gRPC server) it joins the
+ * cluster routing of the other brokers (broker/mqtt/cluster.ts).
+ */
+export function createMqttServer(config: Config, log: Logger, registry: Registry, agent: MetaAgent, storage: StorageService, rpc?: GrpcServer): MqttServer {
   const m = config.mqtt;
   const host = config.bind_host;
   const listeners: MqttListenerSpec[] = [];
@@ -92,7 +110,7 @@ export function createMqttServer(config: Config, log: Logger, registry: Registry
   if (m.ws_port !== 0) listeners.push({ kind: 'ws', host, port: m.ws_port });
   if (m.wss_port !== 0 && tls) listeners.push({ kind: 'wss', host, port: m.wss_port });
   const settings = mqttSettings(config);
-  return new MqttServer({
+  const server = new MqttServer({
     settings,
     // StorageService hands out its adapter once started; the store only asks for it in open().
     store: new DurableMqttStore(metaPort(config, agent, storage), storage, config.node_id, log),
@@ -104,4 +122,16 @@ export function createMqttServer(config: Config, log: Logger, registry: Registry
     wsPath: m.ws_path,
     version: VERSION,
   });
+  if (rpc) {
+    server.cluster = new MqttCluster({
+      nodeId: config.node_id,
+      clusterName: config.cluster_name,
+      broker: server.broker,
+      directory: peerDirectory(agent),
+      server: rpc,
+      log: log.child({ part: 'cluster' }),
+      registry,
+    });
+  }
+  return server;
 }

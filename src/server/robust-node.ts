@@ -97,7 +97,7 @@ export class RobustNode implements NodeView {
       // The broker's storage adapter: local engines, shards following the topics in the metadata.
       this.storage = new StorageService(config, log.child({ service: 'storage' }), this.metrics.registry, this.metaAgent);
       services.push(this.storage);
-      const mqtt = createMqttServer(config, log.child({ service: 'mqtt' }), this.metrics.registry, this.metaAgent, this.storage);
+      const mqtt = createMqttServer(config, log.child({ service: 'mqtt' }), this.metrics.registry, this.metaAgent, this.storage, this.common.rpc.grpc);
       this.mqtt = mqtt;
       const protocols: Array<{ name: string; server: ProtocolServer }> = [{ name: 'mqtt', server: mqtt }];
       // One topic, every protocol: Kafka records reach MQTT subscribers, MQTT publishes land in stored topics.

@@ -11,6 +11,7 @@ import {
   type MqttClientView,
   type MqttPublishInput,
   type MqttRetainedDetail,
+  type MqttRoutesView,
   type MqttSessionDetail,
   type MqttSessionView,
   type MqttSubscriptionView,
@@ -80,6 +81,15 @@ class FakeAdmin implements MqttAdmin {
     this.published.push(msg);
     if (msg.retain) this.retainedMap.set(msg.topic, msg.payload);
     return { matched: 3 };
+  }
+  routes(): MqttRoutesView {
+    return {
+      node_id: 1,
+      nodes: [
+        { node_id: 1, local: true, connected: true, routes: [{ filter: 'a/#', subscriptions: 3 }] },
+        { node_id: 2, local: false, connected: true, routes: [{ filter: '$share/g/b', subscriptions: null }] },
+      ],
+    };
   }
   async consistent() {
     if (this.metaDown) throw new RobustError('no meta leader', 'not_leader');
@@ -218,6 +228,21 @@ describe('admin MQTT routes', () => {
     const gone = await call('DELETE', '/api/v1/mqtt/retained/a/b/c');
     assert.equal(gone.status, 404);
     assert.equal(gone.body['error'].message, 'no retained message on topic "a/b/c"');
+  });
+
+  it('routes: the cluster route table per node; 503 without a running broker', async () => {
+    const r = await call('GET', '/api/v1/mqtt/routes');
+    assert.equal(r.status, 200);
+    assert.equal(r.body['node_id'], 1);
+    assert.deepEqual(
+      r.body['nodes'].map((n: { node_id: number; routes: Array<{ filter: string }> }) => [n.node_id, n.routes.map((x) => x.filter)]),
+      [
+        [1, ['a/#']],
+        [2, ['$share/g/b']],
+      ],
+    );
+    admin.unavailable = 'no broker role';
+    assert.equal((await call('GET', '/api/v1/mqtt/routes')).status, 503);
   });
 
   it('publish: utf8 or base64 payload, qos and retain; 400 for bad input', async () => {

@@ -53,7 +53,7 @@ export function fnv1a32(s: string): number {
 }
 
 /** murmur3's 32-bit finalizer: spreads a combination of two hashes over all bits. */
-function mix32(h: number): number {
+export function mix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -7,6 +7,7 @@
 import type { Logger } from '../../common/logger.js';
 import { TopicTree } from '../core/topic-tree.js';
 import { SharedGroup, parseSharedFilter } from '../core/shared-subscriptions.js';
+import { LocalRoutes, type RemoteRoutes, type RemoteShare } from '../core/cluster-routes.js';
 import type { MqttConnection } from './connection.js';
 import { forwardedProperties, isExpired, makeMessage, type Message } from './message.js';
 import type { MqttMetrics } from './metrics.js';
@@ -32,6 +33,33 @@ export interface PublishResult {
   matched: number;
   /** Resolves when every durable effect (session logs, retained store) is durable; undefined if there were none. */
   durable: Promise<void> | undefined;
+}
+
+/** What a peer broker does with a message forwarded to it (it never forwards it again). */
+export interface ForwardPlan {
+  /** Deliver to the peer's sessions' plain (non-shared) subscriptions that match. */
+  route: boolean;
+  /** Deliver to one local member of each of these shared subscriptions (`$share/<group>/<filter>`). */
+  shares: string[] | undefined;
+  /** Keep as the retained message of its topic (clear it when the payload is empty). */
+  retained: boolean;
+}
+
+/**
+ * The cluster side of routing (broker/mqtt/cluster.ts): the routes peer brokers
+ * announced and the links to them. Absent on a broker that runs alone.
+ */
+export interface ClusterPort {
+  readonly remote: RemoteRoutes;
+  /** Peers with an open link, sorted (a retained message change goes to each). */
+  readonly linked: readonly number[];
+  /**
+   * Queues a message for a peer (sent with the others of this event-loop turn, in
+   * order). For QoS 1/2 delivered to subscriptions there, resolves once the peer
+   * has it in its sessions (stored for persistent ones), or after a bounded wait;
+   * undefined when nothing is waited for.
+   */
+  forward(peer: number, msg: Message, plan: ForwardPlan): Promise<void> | undefined;
 }
 
 export interface BrokerStats {
@@ -64,6 +92,13 @@ export class MqttBroker {
 
   private readonly tree = new TopicTree<SubEntry>();
   private readonly shared = new TopicTree<ShareEntry>();
+  /** This node's routes for the cluster: every filter its sessions subscribe to, counted. */
+  readonly routes = new LocalRoutes();
+  /** Set by the node when it runs in a cluster of brokers. */
+  cluster: ClusterPort | undefined;
+  private readonly plans = new Map<number, ForwardPlan>();
+  private readonly peerScratch: number[] = [];
+  private readonly remoteShares = new Map<string, RemoteShare>();
   private readonly hooks: SessionHooks;
   private routeGen = 0;
   private readonly touched: Session[] = [];
@@ -384,6 +419,7 @@ export class MqttBroker {
     } else {
       this.tree.add(sub.filter, session.clientId, entry);
     }
+    this.routes.add(sub.filter);
     return !existed;
   }
 
@@ -400,6 +436,7 @@ export class MqttBroker {
     } else {
       this.tree.remove(filter, session.clientId);
     }
+    this.routes.remove(filter);
     return true;
   }
 
@@ -450,7 +487,7 @@ export class MqttBroker {
   /** Set by the node: told of every client publish, for other protocols' consumers of the same topic. */
   onClientPublish: ((msg: Message) => void) | undefined;
 
-  /** Whether any session (or shared group) subscribes to a filter matching this topic. */
+  /** Whether any session (or shared group), here or on a linked peer broker, subscribes to a filter matching this topic. */
   hasSubscribers(topic: string): boolean {
     let found = false;
     this.tree.match(topic, () => {
@@ -460,7 +497,9 @@ export class MqttBroker {
     this.shared.match(topic, () => {
       found = true;
     });
-    return found;
+    if (found) return true;
+    const cluster = this.cluster;
+    return cluster !== undefined && cluster.linked.length > 0 && cluster.remote.matches(topic);
   }
 
   private publishFrom(msg: Message): PublishResult {
@@ -489,6 +528,17 @@ export class MqttBroker {
   }
 
   private route(msg: Message, durable: Array<Promise<void>>): number {
+    let matched = this.routePlain(msg, durable);
+    const cluster = this.cluster;
+    if (cluster !== undefined && cluster.linked.length > 0) return matched + this.routeCluster(msg, durable, cluster);
+    this.shared.match(msg.topic, (share, group, filter) => {
+      if (this.deliverShared(share, `$share/${group}/${filter}`, msg, durable)) matched++;
+    });
+    return matched;
+  }
+
+  /** Delivers to the matching plain (non-shared) subscriptions of this node's sessions. */
+  private routePlain(msg: Message, durable: Array<Promise<void>>): number {
     const gen = ++this.routeGen;
     const touched = this.touched;
     touched.length = 0;
@@ -511,24 +561,120 @@ export class MqttBroker {
         if (sub.subscriptionId !== undefined) (s.matchSubIds ??= []).push(sub.subscriptionId);
       }
     });
-    let matched = touched.length;
+    const matched = touched.length;
     for (let i = 0; i < touched.length; i++) {
       const s = touched[i] as Session;
       const qos = (msg.qos < s.matchQos ? msg.qos : s.matchQos) as QoS;
       this.deliver(s, msg, qos, s.matchRetain, s.matchSubIds, undefined, durable);
     }
     touched.length = 0;
-    this.shared.match(msg.topic, (share, group, filter) => {
-      const picked = share.group.pick(publisher, (e) => e.session.link !== undefined);
-      const chosen = picked ?? share.group.pick(publisher);
-      if (!chosen) return;
-      const e = chosen[1];
-      if (e.sub.noLocal && e.session.clientId === publisher) return;
-      matched++;
-      const qos = (msg.qos < e.sub.qos ? msg.qos : e.sub.qos) as QoS;
-      this.deliver(e.session, msg, qos, e.sub.retainAsPublished && retainFlag, e.sub.subscriptionId !== undefined ? [e.sub.subscriptionId] : undefined, `$share/${group}/${filter}`, durable);
-    });
     return matched;
+  }
+
+  /** Hands a message to one local member of a shared subscription (connected ones first). Returns whether one took it. */
+  private deliverShared(share: ShareEntry, key: string, msg: Message, durable: Array<Promise<void>> | undefined): boolean {
+    const publisher = msg.publisher;
+    const picked = share.group.pick(publisher, (e) => e.session.link !== undefined);
+    const chosen = picked ?? share.group.pick(publisher);
+    if (!chosen) return false;
+    const e = chosen[1];
+    if (e.sub.noLocal && e.session.clientId === publisher) return false;
+    const qos = (msg.qos < e.sub.qos ? msg.qos : e.sub.qos) as QoS;
+    this.deliver(e.session, msg, qos, e.sub.retainAsPublished && msg.retain, e.sub.subscriptionId !== undefined ? [e.sub.subscriptionId] : undefined, key, durable);
+    return true;
+  }
+
+  /**
+   * With peers linked: shared subscriptions get one copy cluster-wide (this node
+   * or one peer with members, picked by the shared strategy), and the message is
+   * forwarded once to every peer with a matching route (retained changes to every
+   * peer). Returns the peers and local share groups it went to.
+   */
+  private routeCluster(msg: Message, durable: Array<Promise<void>>, cluster: ClusterPort): number {
+    let matched = 0;
+    const remote = cluster.remote;
+    const plans = this.plans;
+    const topic = msg.topic;
+    const planFor = (peer: number): ForwardPlan => {
+      let p = plans.get(peer);
+      if (p === undefined) plans.set(peer, (p = { route: false, shares: undefined, retained: false }));
+      return p;
+    };
+    if (remote.size > 0) {
+      const peers = this.peerScratch;
+      peers.length = 0;
+      remote.matchPeers(topic, peers);
+      for (let i = 0; i < peers.length; i++) planFor(peers[i]!).route = true;
+      peers.length = 0;
+      const remoteShares = this.remoteShares;
+      remote.matchShared(topic, (share) => remoteShares.set(share.key, share));
+      const selfId = this.settings.nodeId;
+      const strategy = this.settings.sharedStrategy;
+      this.shared.match(topic, (share, group, filter) => {
+        const key = `$share/${group}/${filter}`;
+        const rs = remoteShares.get(key);
+        if (rs === undefined) {
+          if (this.deliverShared(share, key, msg, durable)) matched++;
+          return;
+        }
+        remoteShares.delete(key);
+        // This node is a candidate while one of its members is connected (else a peer's connected one is likelier).
+        const node = remote.pickShareNode(rs, hasConnectedMember(share) ? selfId : undefined, msg.publisher, strategy);
+        if (node === selfId) {
+          if (this.deliverShared(share, key, msg, durable)) matched++;
+        } else (planFor(node).shares ??= []).push(key);
+      });
+      for (const rs of remoteShares.values()) {
+        const node = remote.pickShareNode(rs, undefined, msg.publisher, strategy);
+        (planFor(node).shares ??= []).push(rs.key);
+      }
+      remoteShares.clear();
+    } else {
+      this.shared.match(topic, (share, group, filter) => {
+        if (this.deliverShared(share, `$share/${group}/${filter}`, msg, durable)) matched++;
+      });
+    }
+    if (msg.retain) for (const peer of cluster.linked) planFor(peer).retained = true;
+    for (const [peer, plan] of plans) {
+      const p = cluster.forward(peer, msg, plan);
+      if (p) durable.push(p);
+      if (plan.route || plan.shares !== undefined) matched++;
+    }
+    plans.clear();
+    return matched;
+  }
+
+  /**
+   * A message a peer broker forwarded (cluster.ts): delivered to this node's
+   * sessions as the plan says, never forwarded again. Resolves when it is stored
+   * for every persistent session it went to; undefined when there was nothing to wait for.
+   */
+  deliverForwarded(msg: Message, plan: ForwardPlan): Promise<void> | undefined {
+    if (this.stopped) return undefined;
+    if (plan.retained && this.settings.retainAvailable) {
+      // The publishing node stored it; this node keeps it for its own new subscribers.
+      if (msg.payload.length === 0) this.retained.delete(msg.topic);
+      else this.retained.set(msg.topic, msg);
+      this.stats.retained = this.retained.size;
+    }
+    const durable: Array<Promise<void>> = [];
+    if (plan.route) this.routePlain(msg, durable);
+    if (plan.shares !== undefined) {
+      for (const key of plan.shares) {
+        let parsed: { group: string; filter: string } | undefined;
+        try {
+          parsed = parseSharedFilter(key);
+        } catch {
+          parsed = undefined;
+        }
+        const share = parsed ? this.shared.get(parsed.filter, parsed.group) : undefined;
+        // Its members left meanwhile: the message is not sent back (no re-forwarding).
+        if (!share || !this.deliverShared(share, key, msg, durable)) this.drop('no_subscribers');
+      }
+    }
+    if (durable.length === 0) return undefined;
+    if (durable.length === 1) return durable[0];
+    return Promise.all(durable).then(() => undefined);
   }
 
   /** Hands one message to one session. */
@@ -572,6 +718,17 @@ export class MqttBroker {
     if (durable) durable.push(p);
     else p.catch((err: unknown) => this.log.warn({ client_id: s.clientId, err: String(err) }, 'mqtt: could not store a message for a session'));
     s.offer(out, now);
+  }
+
+  /**
+   * A retained message was removed here without publishing (an operator's delete):
+   * linked peers drop their copy too, and nobody gets a message.
+   */
+  retainedClearedHere(topic: string): void {
+    const cluster = this.cluster;
+    if (cluster === undefined) return;
+    const clear = makeMessage({ topic, payload: Buffer.alloc(0), qos: 0, retain: true, publisher: '', now: this.now() });
+    for (const peer of cluster.linked) cluster.forward(peer, clear, { route: false, shares: undefined, retained: true });
   }
 
   /** Routes a shared-subscription message that its member can no longer take to another member of the group. */
@@ -733,4 +890,9 @@ export class MqttBroker {
   subscriptionCount(): number {
     return this.tree.size + this.sharedMembers();
   }
+}
+
+function hasConnectedMember(share: ShareEntry): boolean {
+  for (const [, e] of share.group.entries()) if (e.session.link !== undefined) return true;
+  return false;
 }

@@ -279,6 +279,8 @@ export class DurableMqttStore implements MqttStore {
       try {
         const [rec] = await this.storage.read(e.shard, BigInt(e.offset), { maxRecords: 1, maxBytes: 1 });
         if (!rec || rec.offset !== BigInt(e.offset)) continue;
+        // Written by another broker into a shard this node holds apart (a node-local engine): not this record.
+        if (rec.key?.toString('utf8') !== e.topic) continue;
         const meta = JSON.parse((header(rec, META) as Buffer).toString('utf8')) as MessageMeta;
         out.push(messageFrom(meta, rec.value ?? Buffer.alloc(0)));
       } catch (err) {

@@ -12,6 +12,7 @@ import { MqttConnection } from './connection.js';
 import { MqttMetrics } from './metrics.js';
 import type { MqttSettings } from './settings.js';
 import type { MqttStore } from './store.js';
+import type { MqttCluster } from './cluster.js';
 
 export interface MqttListenerSpec {
   kind: TransportKind;
@@ -34,6 +35,8 @@ export interface MqttServerOptions {
 export class MqttServer {
   readonly broker: MqttBroker;
   readonly auth: MqttAuth;
+  /** Routing to and from the other brokers of the cluster (set by the node before start). */
+  cluster: MqttCluster | undefined;
   private running: RunningListener[] = [];
 
   constructor(private readonly opts: MqttServerOptions) {
@@ -44,6 +47,8 @@ export class MqttServer {
 
   async start(): Promise<void> {
     await this.broker.start();
+    // Linked once the sessions (and so the routes) are loaded, before clients connect.
+    this.cluster?.start();
     try {
       for (const spec of this.opts.listeners) {
         const secure = spec.kind === 'tls' || spec.kind === 'wss';
@@ -76,6 +81,8 @@ export class MqttServer {
   async stop(): Promise<void> {
     const running = this.running;
     this.running = [];
+    // Peers drop this node's routes first, so nothing more is forwarded here.
+    this.cluster?.stop();
     // Stop accepting first, then tell every client the server is going away.
     await this.broker.stop();
     await Promise.all(running.map((l) => l.close()));
