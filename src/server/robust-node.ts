@@ -21,6 +21,7 @@ import { createMetaStateMachine, type DefaultMetaStateMachine } from '../meta/st
 import { RpcClientPool } from '../rpc/client-pool.js';
 import { CommonServer } from './common-server.js';
 import { StorageService } from './storage-service.js';
+import { addStorageForwardService, storageForwarder } from './storage-forward.js';
 import { createMqttServer } from './mqtt-wiring.js';
 import { advertisedKafkaListeners, createKafkaServer, kafkaListeners } from './kafka-wiring.js';
 import { ShardPlacement } from './shard-placement.js';
@@ -95,7 +96,9 @@ export class RobustNode implements NodeView {
     if (config.roles.includes('journal')) services.push(new JournalService({ dataDir: config.data_dir, log: log.child({ service: 'journal' }), config, registry: this.metrics.registry }));
     if (config.roles.includes('broker')) {
       // The broker's storage adapter: local engines, shards following the topics in the metadata.
-      this.storage = new StorageService(config, log.child({ service: 'storage' }), this.metrics.registry, this.metaAgent);
+      this.storage = new StorageService(config, log.child({ service: 'storage' }), this.metrics.registry, this.metaAgent, storageForwarder(this.metaAgent, this.rpcClients));
+      const storage = this.storage;
+      addStorageForwardService(this.common.rpc, () => (storage.isReady() ? storage.adapter : undefined));
       services.push(this.storage);
       const mqtt = createMqttServer(config, log.child({ service: 'mqtt' }), this.metrics.registry, this.metaAgent, this.storage, this.common.rpc.grpc);
       this.mqtt = mqtt;

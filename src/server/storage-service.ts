@@ -8,7 +8,7 @@ import type { MetaAgent } from '../meta/agent.js';
 import type { TopicRecord } from '../meta/state/records/topics.js';
 import { EngineUnavailableError } from '../storage/errors.js';
 import { FileEngine } from '../storage/file/engine.js';
-import { JournalEngine, type JournalShardSpec } from '../storage/journal/engine.js';
+import { JournalEngine, type JournalEngineOptions, type JournalShardSpec } from '../storage/journal/engine.js';
 import { journalMetaPort } from './journal-wiring.js';
 import { MemoryEngine } from '../storage/memory/engine.js';
 import { StorageMetrics } from '../storage/metrics.js';
@@ -67,6 +67,8 @@ export class StorageService implements Service {
     private readonly log: Logger,
     private readonly registry: Registry,
     private readonly agent: MetaAgent,
+    /** Hands appends of shards another broker leads to that broker (journal engine). */
+    private readonly forward?: JournalEngineOptions['forward'],
   ) {}
 
   get adapter(): StorageRouter {
@@ -97,6 +99,7 @@ export class StorageService implements Service {
       segmentBytes: this.config.journal.segment_size_bytes,
       batchDecoder: decodeStoredBatch,
       log: this.log,
+      ...(this.forward ? { forward: this.forward } : {}),
     });
     const router = new StorageRouter({ memory, file, journal });
     this.router = router;

@@ -57,6 +57,8 @@ export interface JournalEngineOptions {
   tailCacheBytes?: number;
   /** How long an append waits for a writable segment before failing (default 15 s). */
   openTimeoutMs?: number;
+  /** Hands an append to the shard's leader (a broker that is not the writer); without it such appends fail with NotWriterError. */
+  forward?: (leader: number, shard: string, units: Unit[], opts?: AppendOptions) => Promise<bigint>;
 }
 
 /** Per-topic overrides a shard spec may carry (topic config `replication.*`). */
@@ -186,6 +188,11 @@ export class JournalEngine implements StorageEngine {
       return Promise.reject(err);
     }
     if (count === 0) return this.endOffset(s).then((end) => ({ baseOffset: BigInt(end) }));
+    const meta = this.opts.meta;
+    if (!s.writer && !s.opening && this.opts.forward && !meta.isWriter(shard)) {
+      const leader = meta.leaderOf(shard);
+      if (leader !== 0) return this.opts.forward(leader, shard, units, opts).then((baseOffset) => ({ baseOffset }));
+    }
     return new Promise<bigint>((resolve, reject) => {
       const p: PendingAppend = { units, count, bytes, needAll: opts?.acks === 'all', resolve, reject };
       const w = s.writer;
