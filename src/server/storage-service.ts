@@ -16,6 +16,10 @@ import { StorageRouter } from '../storage/router.js';
 import { decodeStoredBatch } from './stored-batch.js';
 import type { FlushMode, ShardInfo, ShardSpec } from '../storage/types.js';
 
+function isSpecificAddress(host: string): boolean {
+  return /^\d+\.\d+\.\d+\.\d+$/.test(host) && host !== '0.0.0.0';
+}
+
 /** What a topic's metadata says about how its shards are stored. */
 /** A Kafka-style retention key in the topic's config wins over the topic's own field (AlterConfigs changes the config). */
 function configRetention(topic: TopicRecord, key: string, fallback: number | undefined): number | undefined {
@@ -100,6 +104,8 @@ export class StorageService implements Service {
       batchDecoder: decodeStoredBatch,
       log: this.log,
       ...(this.forward ? { forward: this.forward } : {}),
+      // Peers tell nodes apart by source address when nodes bind distinct loopback/host addresses.
+      ...(isSpecificAddress(this.config.bind_host) ? { localAddress: this.config.bind_host } : {}),
     });
     const router = new StorageRouter({ memory, file, journal });
     this.router = router;

@@ -50,6 +50,8 @@ export class JournalConnection {
     readonly nodeId: number,
     readonly addr: string,
     private readonly requestTimeoutMs: number,
+    /** Source address for the connection (the node's bind host), so peers see which node calls. */
+    private readonly localAddress?: string,
   ) {}
 
   get inFlight(): number {
@@ -102,7 +104,7 @@ export class JournalConnection {
     const host = this.addr.slice(0, colon);
     const port = Number(this.addr.slice(colon + 1));
     this.connecting = new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host, port, noDelay: true });
+      const s = connect({ host, port, noDelay: true, ...(this.localAddress ? { localAddress: this.localAddress } : {}) });
       const timer = setTimeout(() => s.destroy(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
       s.once('connect', () => {
         clearTimeout(timer);
@@ -186,7 +188,10 @@ export class JournalConnection {
 export class JournalClientPool {
   private readonly conns = new Map<number, JournalConnection>();
 
-  constructor(private readonly requestTimeoutMs = 10_000) {}
+  constructor(
+    private readonly requestTimeoutMs = 10_000,
+    private readonly localAddress?: string,
+  ) {}
 
   get(nodeId: number, addr: string): JournalConnection {
     let c = this.conns.get(nodeId);
@@ -195,7 +200,7 @@ export class JournalClientPool {
       c = undefined;
     }
     if (!c) {
-      c = new JournalConnection(nodeId, addr, this.requestTimeoutMs);
+      c = new JournalConnection(nodeId, addr, this.requestTimeoutMs, this.localAddress);
       this.conns.set(nodeId, c);
     }
     return c;

@@ -57,6 +57,8 @@ export interface JournalEngineOptions {
   tailCacheBytes?: number;
   /** How long an append waits for a writable segment before failing (default 15 s). */
   openTimeoutMs?: number;
+  /** Source address of connections to journal nodes (the node's bind host, when it is a specific address). */
+  localAddress?: string;
   /** Hands an append to the shard's leader (a broker that is not the writer); without it such appends fail with NotWriterError. */
   forward?: (leader: number, shard: string, units: Unit[], opts?: AppendOptions) => Promise<bigint>;
 }
@@ -92,7 +94,7 @@ export class JournalEngine implements StorageEngine {
   private readonly suspects = new Map<number, number>();
 
   constructor(private readonly opts: JournalEngineOptions) {
-    this.pool = opts.pool ?? new JournalClientPool(5000);
+    this.pool = opts.pool ?? new JournalClientPool(5000, opts.localAddress);
     // A shard whose leadership moved away must not keep a writer: the new one fences it anyway.
     this.unsubscribe = opts.meta.subscribe(() => this.onMetaChange());
   }

@@ -253,4 +253,60 @@ describe('journal engine', () => {
       for (const j of js) await j.stop();
     }
   });
+  it('a network partition: the minority writer acknowledges nothing, the majority side takes over, and after healing the replicas agree', async () => {
+    const meta = new TestMeta();
+    const js = await cluster(3, meta);
+    // Node 1 (the old writer) calls from 127.0.0.2, node 2 from 127.0.0.3, so the journals can tell them apart.
+    let partitioned = false;
+    const cut = async (): Promise<never> => {
+      throw new Error('meta unreachable from the minority side');
+    };
+    const base = meta.port(1);
+    const minorityPort = {
+      ...base,
+      isWriter: (shard: string) => partitioned || base.isWriter(shard),
+      subscribe: () => () => undefined,
+      createSegment: (x: Parameters<typeof base.createSegment>[0]) => (partitioned ? cut() : base.createSegment(x)),
+      sealSegment: (a: string, b: number, c: number) => (partitioned ? cut() : base.sealSegment(a, b, c)),
+      bumpEpoch: (a: string, b: number, c: readonly number[], d: number) => (partitioned ? cut() : base.bumpEpoch(a, b, c, d)),
+    };
+    const a = new JournalEngine({ meta: minorityPort, defaults: { ensembleSize: 3, writeQuorum: 3, ackQuorum: 2 }, flush: 'async', segmentBytes: 1 << 26, batchDecoder: decodeStoredBatch, openTimeoutMs: 1500, localAddress: '127.0.0.2' });
+    const b = engine(meta, 2, { e: 3, w: 3, a: 2 }, { localAddress: '127.0.0.3' });
+    try {
+      for (const e of [a, b]) await e.createShard({ shard: 'p-0', topic: 'p', engine: 'journal' });
+      meta.setLeader('p-0', 1);
+      for (let i = 0; i < 50; i++) await a.append('p-0', [rec(i)]);
+      // Journals 2 and 3 are on the other side from node 1; journal 1 is with it.
+      partitioned = true;
+      for (const j of js.slice(1)) j.server.setFault((remote) => remote.endsWith('127.0.0.2'));
+      meta.setLeader('p-0', 2);
+      const minority = Array.from({ length: 20 }, (_, i) => a.append('p-0', [rec(100 + i)]));
+      const outcomes = await Promise.allSettled(minority);
+      assert.ok(outcomes.every((o) => o.status === 'rejected'), 'the minority side acknowledged nothing');
+      // The majority side takes over and keeps acknowledging.
+      for (let i = 0; i < 30; i++) await b.append('p-0', [rec(200 + i)]);
+      // Heal.
+      partitioned = false;
+      for (const j of js) j.server.setFault(undefined);
+      await assert.rejects(a.append('p-0', [rec(999)]), NotWriterError, 'the old writer, back in touch, no longer writes');
+      const all = await readAll(b, 'p-0');
+      assertDense(all);
+      const got = values(all);
+      assert.deepEqual(got.slice(0, 50), Array.from({ length: 50 }, (_, i) => `value-${i}`));
+      assert.deepEqual(got.slice(-30), Array.from({ length: 30 }, (_, i) => `value-${200 + i}`));
+      assert.equal(new Set(got).size, got.length, 'no entry twice');
+      assert.ok(!got.includes('value-999'));
+      // Every replica of the sealed segment that holds an entry holds the same one.
+      const sealed = meta.segments('p-0')[0]!;
+      assert.equal(sealed.state, 'sealed');
+      const copies = await Promise.all(js.map((j) => j.store.read({ op: 2, shard: 'p-0', segment: 0, fromEntry: 0, maxEntries: 10_000, maxBytes: 1 << 24 } as never)));
+      const views = copies.map((c) => c.units.filter((u) => u.entry <= sealed.lastEntry!).map((u) => (u.kind === 'record' ? u.record.value!.toString() : 'batch')));
+      const longest = views.reduce((x, y) => (y.length > x.length ? y : x));
+      for (const v of views) assert.deepEqual(v, longest.slice(0, v.length), 'replicas agree on every entry they hold');
+      assert.ok(views.filter((v) => v.length === sealed.lastEntry! + 1).length >= 2, 'the sealed segment is whole on at least the ack quorum');
+    } finally {
+      for (const e of [a, b]) await e.close();
+      for (const j of js) await j.stop();
+    }
+  });
 });
