@@ -43,6 +43,7 @@ function metaPort(config: Config, agent: MetaAgent, storage: StorageService): Mq
     retainedIndex: () => view.mqttRetained.list().map((e) => ({ topic: e.topic, shard: e.shard, offset: e.offset })),
     setRetained: (topic, shard, offset) => propose(agent, { kind: 'mqtt.retained.set', topic, shard, offset, nowMs: Date.now() }),
     clearRetained: (topic) => propose(agent, { kind: 'mqtt.retained.clear', topic }, ['not_found']),
+    nodeAlive: (nodeId) => view.nodes.get(nodeId)?.state === 'alive',
     ensureInternalShard: async (topic) => {
       const router = storage.adapter;
       const wanted = config.storage.default_engine;

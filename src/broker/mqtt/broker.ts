@@ -13,7 +13,7 @@ import { forwardedProperties, isExpired, makeMessage, type Message } from './mes
 import type { MqttMetrics } from './metrics.js';
 import { OutState, Session, type Backpressured, type Outgoing, type SessionHooks, type Subscription } from './session.js';
 import type { MqttSettings } from './settings.js';
-import type { DelayedMessage, MqttStore, StoredSession } from './store.js';
+import type { DelayedMessage, MqttStore, RecoveredQueue, StoredSession } from './store.js';
 import type { QoS, Will } from './codec/packets.js';
 
 /** A subscription as held in the topic tree: the session it belongs to and its options. */
@@ -177,38 +177,7 @@ export class MqttBroker {
     for (const m of state.retained) {
       if (!isExpired(m, now)) this.retained.set(m.topic, m);
     }
-    for (const stored of state.sessions) {
-      // A session that was connected when the broker went down counts as disconnected from now on.
-      const lastSeen = stored.connected ? now : stored.lastSeenMs;
-      const expiresAt = stored.expiryIntervalSec === NEVER_EXPIRES ? Infinity : lastSeen + stored.expiryIntervalSec * 1000;
-      if (expiresAt <= now) {
-        this.log.info({ client_id: stored.clientId }, `mqtt: session ${stored.clientId} expired while the broker was down`);
-        this.store.clearQueue(stored.clientId);
-        void this.store.deleteSession(stored.clientId).catch((err: unknown) => this.log.warn({ err: String(err) }, 'mqtt: could not delete expired session'));
-        continue;
-      }
-      const session = this.newSession(stored.clientId, true, stored.expiryIntervalSec);
-      session.disconnectedAt = lastSeen;
-      for (const s of stored.subscriptions) {
-        const share = parseSharedFilter(s.filter);
-        this.addSubscription(session, {
-          filter: s.filter,
-          qos: s.qos,
-          noLocal: s.noLocal,
-          retainAsPublished: s.retainAsPublished,
-          retainHandling: s.retainHandling,
-          subscriptionId: s.subscriptionId,
-          share,
-        });
-      }
-      const q = state.queues.get(stored.clientId);
-      if (q) {
-        for (const out of q.messages) session.restore(out);
-        for (const id of q.inboundQos2) session.inboundQos2.add(id);
-      }
-      this.armExpiry(session);
-      if (stored.connected) void this.saveSession(session);
-    }
+    for (const stored of state.sessions) this.installStored(stored, state.queues.get(stored.clientId), now);
     for (const [clientId] of state.queues) {
       if (!this.sessions.has(clientId)) this.store.clearQueue(clientId);
     }
@@ -220,6 +189,56 @@ export class MqttBroker {
       this.sysTimer = setInterval(() => this.publishSys(), this.settings.sysIntervalMs);
       this.sysTimer.unref();
     }
+  }
+
+  /** Brings a stored persistent session (and its queue) into this broker, offline until its client binds it. */
+  private installStored(stored: StoredSession, q: RecoveredQueue | undefined, now: number): Session | undefined {
+    // A session that was connected when the broker went down counts as disconnected from now on.
+    const lastSeen = stored.connected ? now : stored.lastSeenMs;
+    const expiresAt = stored.expiryIntervalSec === NEVER_EXPIRES ? Infinity : lastSeen + stored.expiryIntervalSec * 1000;
+    if (expiresAt <= now) {
+      this.log.info({ client_id: stored.clientId }, `mqtt: session ${stored.clientId} expired while the broker was down`);
+      this.store.clearQueue(stored.clientId);
+      void this.store.deleteSession(stored.clientId).catch((err: unknown) => this.log.warn({ err: String(err) }, 'mqtt: could not delete expired session'));
+      return undefined;
+    }
+    const session = this.newSession(stored.clientId, true, stored.expiryIntervalSec);
+    session.disconnectedAt = lastSeen;
+    for (const s of stored.subscriptions) {
+      const share = parseSharedFilter(s.filter);
+      this.addSubscription(session, {
+        filter: s.filter,
+        qos: s.qos,
+        noLocal: s.noLocal,
+        retainAsPublished: s.retainAsPublished,
+        retainHandling: s.retainHandling,
+        subscriptionId: s.subscriptionId,
+        share,
+      });
+    }
+    if (q) {
+      for (const out of q.messages) session.restore(out);
+      for (const id of q.inboundQos2) session.inboundQos2.add(id);
+    }
+    this.armExpiry(session);
+    if (stored.connected) void this.saveSession(session);
+        return session;
+  }
+
+  /**
+   * Before a client resumes a session (clean start off): a persistent session
+   * another broker held comes here first, with its queue when that broker is
+   * dead. Undefined when there is nothing to wait for.
+   */
+  resumeFromElsewhere(clientId: string): Promise<void> | undefined {
+    if (this.sessions.has(clientId) || !this.store.takeOver) return undefined;
+    return this.store.takeOver(clientId).then(
+      (found) => {
+        if (!found || this.sessions.has(clientId)) return;
+        this.installStored(found.stored, found.queue, this.now());
+      },
+      (err: unknown) => this.log.warn({ client_id: clientId, err: String(err) }, 'mqtt: could not take over the session from another broker'),
+    );
   }
 
   /** Stops timers and closes every connection (MQTT 5 clients get DISCONNECT 0x8B Server shutting down). Sessions stay in the store. */

@@ -330,6 +330,18 @@ export class MqttConnection implements SessionLink, Backpressured {
 
   /** CONNECT accepted: bind the session, answer CONNACK, resume deliveries. */
   private completeConnect(p: ConnectPacket, assigned: string | undefined, authData: Buffer | undefined): void {
+    // A session another broker held is brought here first (still busy: later packets wait).
+    const fetching = p.cleanStart ? undefined : this.broker.resumeFromElsewhere(this.clientId);
+    if (fetching) {
+      void fetching.finally(() => {
+        if (!this.closed) this.bindSession(p, assigned, authData);
+      });
+      return;
+    }
+    this.bindSession(p, assigned, authData);
+  }
+
+  private bindSession(p: ConnectPacket, assigned: string | undefined, authData: Buffer | undefined): void {
     const broker = this.broker;
     const s = broker.settings;
     const v5 = this.level === 5;

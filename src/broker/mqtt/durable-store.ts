@@ -32,6 +32,8 @@ export interface MqttMetaPort {
   clearRetained(topic: string): Promise<void>;
   /** Creates (if missing) a one-shard internal topic kept forever and resolves with its shard id once the shard is open on this node. */
   ensureInternalShard(topic: string): Promise<string>;
+  /** Whether meta holds the node alive (sessions of dead nodes are taken over with their queues). */
+  nodeAlive?(nodeId: number): boolean;
 }
 
 /** How often the logs are compacted when records finished since the last time (a scan of the live records). */
@@ -193,13 +195,24 @@ export class DurableMqttStore implements MqttStore {
     const queues = await this.replaySessions();
     const retained = await this.loadRetained();
     const delayed = await this.replayDelayed();
-    const sessions = this.meta.sessions().filter((s) => s.nodeId === this.nodeId || !s.connected);
+    // Only this node's sessions: another broker's come here when their client does (takeOver).
+    const sessions = this.meta.sessions().filter((s) => s.nodeId === this.nodeId);
     this.compactTimer = setInterval(() => void this.compact(), COMPACT_MS);
     this.compactTimer.unref();
     return { sessions, queues, retained, delayed };
   }
 
-  private async replaySessions(): Promise<Map<string, RecoveredQueue>> {
+  private replaySessions(): Promise<Map<string, RecoveredQueue>> {
+    return this.replay(this.sessionLog, undefined, true);
+  }
+
+  /**
+   * Rebuilds queues from a session log: this node's own (`track`: its live
+   * records are remembered for compaction), or a dead node's, for one client.
+   */
+  private async replay(log: BatchedLog, only: string | undefined, track: boolean): Promise<Map<string, RecoveredQueue>> {
+    const liveMessages = track ? this.liveMessages : new Map<number, number>();
+    const liveInbound = track ? this.liveInbound : new Map<string, number>();
     const byClient = new Map<string, { messages: Map<number, Outgoing>; inbound: Map<number, number> }>();
     const get = (clientId: string) => {
       let q = byClient.get(clientId);
@@ -207,8 +220,9 @@ export class DurableMqttStore implements MqttStore {
       return q;
     };
     const midOwner = new Map<number, string>();
-    await this.sessionLog.readAll((rec) => {
+    await log.readAll((rec) => {
       const clientId = rec.key?.toString('utf8') ?? '';
+      if (only !== undefined && clientId !== only) return;
       const kind = header(rec, KIND)?.toString('latin1');
       const offset = Number(rec.offset);
       switch (kind) {
@@ -216,14 +230,14 @@ export class DurableMqttStore implements MqttStore {
           const out = decodeQueued(header(rec, QUEUED) as Buffer, rec.value ?? Buffer.alloc(0));
           get(clientId).messages.set(out.mid, out);
           midOwner.set(out.mid, clientId);
-          this.liveMessages.set(out.mid, offset);
-          if (out.mid >= this.nextMid) this.nextMid = out.mid + 1;
+          liveMessages.set(out.mid, offset);
+          if (track && out.mid >= this.nextMid) this.nextMid = out.mid + 1;
           break;
         }
         case 'A': {
           const mid = (rec.value as Buffer).readDoubleLE(0);
           byClient.get(midOwner.get(mid) ?? '')?.messages.delete(mid);
-          this.liveMessages.delete(mid);
+          liveMessages.delete(mid);
           break;
         }
         case 'P':
@@ -242,18 +256,18 @@ export class DurableMqttStore implements MqttStore {
           const q = get(clientId);
           if (on) {
             q.inbound.set(id, offset);
-            this.liveInbound.set(`${clientId}\0${id}`, offset);
+            liveInbound.set(`${clientId}\0${id}`, offset);
           } else {
             q.inbound.delete(id);
-            this.liveInbound.delete(`${clientId}\0${id}`);
+            liveInbound.delete(`${clientId}\0${id}`);
           }
           break;
         }
         case 'C': {
           const q = byClient.get(clientId);
           if (q) {
-            for (const mid of q.messages.keys()) this.liveMessages.delete(mid);
-            for (const id of q.inbound.keys()) this.liveInbound.delete(`${clientId}\0${id}`);
+            for (const mid of q.messages.keys()) liveMessages.delete(mid);
+            for (const id of q.inbound.keys()) liveInbound.delete(`${clientId}\0${id}`);
             byClient.delete(clientId);
           }
           break;
@@ -312,6 +326,33 @@ export class DurableMqttStore implements MqttStore {
 
   saveSession(s: StoredSession): Promise<void> {
     return this.meta.putSession(s);
+  }
+
+  /**
+   * A client resumes here a persistent session another broker held. When that
+   * broker is dead, its queue is read from the dead node's session log (storage
+   * replicated on the journal reads from any node), copied into this node's log,
+   * and cleared in the old one so the old node, restarted, does not resend it.
+   * When it is alive the session's subscriptions move and its queue stays there.
+   */
+  async takeOver(clientId: string): Promise<{ stored: StoredSession; queue?: RecoveredQueue } | undefined> {
+    const stored = this.meta.sessions().find((s) => s.clientId === clientId);
+    if (!stored || stored.nodeId === this.nodeId) return undefined;
+    if (this.meta.nodeAlive?.(stored.nodeId) !== false) return { stored };
+    const foreign = new BatchedLog(this.storage, `__mqtt.sessions.n${stored.nodeId}-0`);
+    let queue: RecoveredQueue | undefined;
+    try {
+      queue = (await this.replay(foreign, clientId, false)).get(clientId);
+    } catch (err) {
+      this.log.warn({ client_id: clientId, node: stored.nodeId, err: String(err) }, 'mqtt: could not read the session log of the node that held this session; resuming without its queue');
+      return { stored };
+    }
+    if (queue) {
+      await Promise.all([...queue.messages.map((out) => this.appendMessage(clientId, out)), ...queue.inboundQos2.map((id) => this.inboundQos2(clientId, id, true))]);
+      await foreign.add(this.control(clientId, K_CLEAR, null));
+      this.log.info({ client_id: clientId, from_node: stored.nodeId, messages: queue.messages.length }, `mqtt: took over session ${clientId} with its queue from node ${stored.nodeId}, which is down`);
+    }
+    return { stored, ...(queue ? { queue } : {}) };
   }
 
   deleteSession(clientId: string): Promise<void> {

@@ -70,6 +70,8 @@ export interface MqttStore {
   /** Persists a delayed publish; assigns d.id. */
   addDelayed(d: DelayedMessage): Promise<void>;
   delayedDone(id: number): void;
+  /** A persistent session another broker held, to resume here (cluster); undefined when there is none. */
+  takeOver?(clientId: string): Promise<{ stored: StoredSession; queue?: RecoveredQueue } | undefined>;
   /** Retained message changes made by other brokers (cluster); optional. */
   onRemoteRetained?(fn: (topic: string, msg: Message | undefined) => void): void;
   close(): Promise<void>;
