@@ -52,7 +52,8 @@ async function propose(agent: MetaAgent, cmd: MetaCommand, tolerate: string[] = 
   if (!r.ok && !tolerate.includes(r.code)) throw new KafkaProtocolError(META_ERRORS[r.code] ?? ErrorCode.UNKNOWN_SERVER_ERROR, r.message);
 }
 
-function hash32(s: string): number {
+/** Where a group's coordinator lives: this hash of the group id, modulo the live brokers (by id). */
+export function hash32(s: string): number {
   return createHash('sha1').update(s).digest().readUInt32BE(0);
 }
 

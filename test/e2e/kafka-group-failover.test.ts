@@ -1,0 +1,71 @@
+/**
+ * A Kafka consumer group keeps working when its coordinator's node dies: on a
+ * three-node journal cluster, the node coordinating the group is killed with -9;
+ * the consumer finds the new coordinator, resumes from its committed offsets and
+ * reads what is produced afterwards. Real processes, kafkajs.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { hash32 } from '../../src/server/kafka-wiring.js';
+import { Cluster, until } from '../support/journal-cluster.js';
+import { kafkaClient } from '../support/kafka.js';
+
+const TOPIC = 'grouped';
+const GROUP = 'failover-group';
+
+describe('kafka consumer group through the death of its coordinator', () => {
+  const cluster = new Cluster({ e: 3, w: 3, a: 2 });
+  after(() => cluster.stop());
+
+  it('the group moves to a live coordinator and keeps consuming', { timeout: 150_000 }, async () => {
+    await cluster.write();
+    await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
+    await until('three nodes alive', async () => {
+      const v = await cluster.status(1);
+      return v.nodes.length === 3 && v.nodes.every((n) => n.state === 'alive') ? v : undefined;
+    }, 15_000);
+    const client = (ids: number[]) => kafkaClient('', { brokers: ids.map((id) => `127.0.0.1:${cluster.ports.get(id)!.kafka}`), retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+    const admin = client([1, 2, 3]).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }], waitForLeaders: true });
+    await admin.disconnect();
+
+    const coordinator = [1, 2, 3][hash32(GROUP) % 3]!;
+    const survivors = [1, 2, 3].filter((id) => id !== coordinator);
+    const produce = async (from: number, n: number): Promise<void> => {
+      const p = client(survivors).producer();
+      await p.connect();
+      await p.send({ topic: TOPIC, acks: -1, messages: Array.from({ length: n }, (_, i) => ({ key: `k${from + i}`, value: `v${from + i}` })) });
+      await p.disconnect();
+    };
+    await produce(0, 60);
+
+    const seen = new Set<string>();
+    const consumer = client(survivors).consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 500, retry: { retries: 50, initialRetryTime: 100, maxRetryTime: 1000 } });
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
+    await consumer.run({ autoCommitInterval: 200, eachMessage: async ({ message }) => void seen.add(message.value!.toString()) });
+    try {
+      await until('the first 60 records consumed', async () => (seen.size >= 60 ? true : undefined), 30_000);
+      await new Promise((r) => setTimeout(r, 500)); // let the offsets commit
+      await cluster.kill(coordinator);
+      await produce(60, 60);
+      await until('the records produced after the coordinator died consumed', async () => (seen.size >= 120 ? true : undefined), 60_000);
+      assert.deepEqual([...seen].sort(), Array.from({ length: 120 }, (_, i) => `v${i}`).sort());
+      // The committed offsets survived: a new member of the group starts where the group is, not from 0.
+      const offsets = await (async () => {
+        const a = client(survivors).admin();
+        await a.connect();
+        try {
+          return await a.fetchOffsets({ groupId: GROUP, topics: [TOPIC] });
+        } finally {
+          await a.disconnect();
+        }
+      })();
+      const committed = offsets[0]!.partitions.reduce((n, p) => n + Number(p.offset), 0);
+      assert.ok(committed >= 60, `the group's committed offsets cover what it consumed (${committed})`);
+    } finally {
+      await consumer.disconnect();
+    }
+  });
+});
