@@ -1,5 +1,7 @@
 import { addMetaRoutes, type MetaAdmin, type MetaResult } from '../admin/meta-routes.js';
 import { addRecordRoutes, type RecordsAdmin } from '../admin/record-routes.js';
+import { addClusterRoutes } from '../admin/cluster-routes.js';
+import { createClusterAdmin } from './cluster-admin.js';
 import { addMqttRoutes } from '../admin/mqtt-routes.js';
 import { addKafkaRoutes } from '../admin/kafka-routes.js';
 import { createKafkaAdmin } from './kafka-admin.js';
@@ -87,6 +89,7 @@ export class RobustNode implements NodeView {
     this.metaAgent = new MetaAgent(config, log.child({ service: 'meta-client' }), this.rpcClients);
     addMetaRoutes(this.common.admin, this.metaAdmin());
     addRecordRoutes(this.common.admin, this.recordsAdmin());
+    addClusterRoutes(this.common.admin, createClusterAdmin(this.metaAgent));
     addMqttRoutes(this.common.admin, createMqttAdmin({ config, agent: this.metaAgent, mqtt: () => this.mqtt, brokerRunning: () => this.lifecycle.serviceStates().some((s) => s.name === 'broker' && s.ready) }));
     addKafkaRoutes(this.common.admin, createKafkaAdmin({ agent: this.metaAgent, kafka: () => this.kafka, storage: () => this.storage }));
 

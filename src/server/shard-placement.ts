@@ -115,3 +115,52 @@ export class ShardPlacement {
     }
   }
 }
+
+export interface LeaderMove {
+  topic: string;
+  shard: number;
+  from: number;
+  to: number;
+  epoch: number;
+}
+
+/**
+ * Moves that even out shard leadership over the live brokers (`robust-ctl cluster
+ * rebalance`): while the busiest broker leads two or more shards than the idlest,
+ * one shard moves from it — of the topic it leads the most shards of, so topics
+ * spread too. Only shards whose data does not live on their leader (the journal
+ * engine) can move; a file or memory shard stays where its records are.
+ */
+export function planRebalance(shards: ReadonlyArray<{ topic: string; shard: number; leader: number; epoch: number; movable: boolean }>, alive: readonly number[]): LeaderMove[] {
+  if (alive.length < 2) return [];
+  const live = new Set(alive);
+  const led = new Map<number, Array<{ topic: string; shard: number; epoch: number }>>(alive.map((id) => [id, []]));
+  const fixed = new Map<number, number>(alive.map((id) => [id, 0]));
+  for (const s of shards) {
+    if (!live.has(s.leader)) continue;
+    if (s.movable) led.get(s.leader)!.push({ topic: s.topic, shard: s.shard, epoch: s.epoch });
+    else fixed.set(s.leader, fixed.get(s.leader)! + 1);
+  }
+  const load = (id: number): number => led.get(id)!.length + fixed.get(id)!;
+  const moves: LeaderMove[] = [];
+  for (;;) {
+    const byLoad = [...alive].sort((a, b) => load(a) - load(b) || a - b);
+    const idle = byLoad[0]!;
+    const busy = byLoad.at(-1)!;
+    if (load(busy) - load(idle) < 2 || led.get(busy)!.length === 0) return moves;
+    // The busy broker's topic with the most shards on it, and of those the highest shard number.
+    const perTopic = new Map<string, number>();
+    for (const s of led.get(busy)!) perTopic.set(s.topic, (perTopic.get(s.topic) ?? 0) + 1);
+    const list = led.get(busy)!;
+    let pick = 0;
+    for (let i = 1; i < list.length; i++) {
+      const a = list[i]!;
+      const b = list[pick]!;
+      const d = perTopic.get(a.topic)! - perTopic.get(b.topic)!;
+      if (d > 0 || (d === 0 && (a.topic > b.topic || (a.topic === b.topic && a.shard > b.shard)))) pick = i;
+    }
+    const [moved] = list.splice(pick, 1);
+    led.get(idle)!.push(moved!);
+    moves.push({ topic: moved!.topic, shard: moved!.shard, from: busy, to: idle, epoch: moved!.epoch });
+  }
+}

@@ -68,4 +68,27 @@ describe('kafka consumer group through the death of its coordinator', () => {
       await consumer.disconnect();
     }
   });
+  it('the killed node comes back; cluster rebalance gives it leadership again and no record moves or goes missing', { timeout: 90_000 }, async () => {
+    const dead = [1, 2, 3].find((id) => !cluster.procs.has(id))!;
+    await cluster.start(dead);
+    await until('the node alive again', async () => ((await cluster.status(dead)).nodes.find((n) => n.node_id === dead)?.state === 'alive' ? true : undefined), 20_000);
+    const http = cluster.ports.get(dead)!.http;
+    const plan = (await (await fetch(`http://127.0.0.1:${http}/api/v1/cluster/rebalance?dry_run=true`, { method: 'POST' })).json()) as { moves: Array<{ to: number }> };
+    assert.ok(plan.moves.length >= 1 && plan.moves.every((m) => m.to === dead), `a dry run plans moves to node ${dead}: ${JSON.stringify(plan)}`);
+    const done = (await (await fetch(`http://127.0.0.1:${http}/api/v1/cluster/rebalance`, { method: 'POST' })).json()) as { moves: Array<{ ok: boolean }>; leaders: Record<string, number> };
+    assert.ok(done.moves.length >= 1 && done.moves.every((m) => m.ok), JSON.stringify(done));
+    const counts = Object.values(done.leaders);
+    assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `leadership even: ${JSON.stringify(done.leaders)}`);
+    // Every record is still readable through the new leaders.
+    const consumer = kafkaClient('', { brokers: [1, 2, 3].map((id) => `127.0.0.1:${cluster.ports.get(id)!.kafka}`), retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } }).consumer({ groupId: `after-rebalance` });
+    const seen = new Set<string>();
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void seen.add(message.value!.toString()) });
+    try {
+      await until('all 120 records read after the rebalance', async () => (seen.size >= 120 ? true : undefined), 45_000);
+    } finally {
+      await consumer.disconnect();
+    }
+  });
 });
