@@ -14,8 +14,8 @@
  * sessions only. For QoS 1/2 the publisher's PUBACK/PUBREC waits for the peer's
  * acknowledgement, sent once the message is in its sessions (stored, for
  * persistent ones) — at most `ackTimeoutMs`: a peer that does not answer in
- * time, or whose stream breaks, is counted as a forward failure and logged,
- * and the publisher is acknowledged anyway. A peer whose stream breaks, or that
+ * time fails the publisher's acknowledgement (it resends); one whose stream
+ * breaks (it died) is counted and logged and does not hold the publisher. A peer whose stream breaks, or that
  * the meta service no longer reports alive, drops out of the route table.
  */
 import * as grpc from '@grpc/grpc-js';
@@ -280,8 +280,10 @@ class PeerLink {
     if (batch) {
       const timer = setTimeout(() => {
         this.inflight.delete(seq);
-        this.cluster.forwardFailed(this.peer, 'timeout', batch.count, `peer broker ${this.peer} did not confirm ${batch.count} forwarded message(s) within ${this.cluster.ackTimeoutMs} ms; acknowledged to the publisher anyway`);
-        batch.resolve();
+        // Unconfirmed is not stored as far as we know: the publisher is not acknowledged and resends
+        // (at least once), rather than being told a message is safe that a peer may never have taken.
+        this.cluster.forwardFailed(this.peer, 'timeout', batch.count, `peer broker ${this.peer} did not confirm ${batch.count} forwarded message(s) within ${this.cluster.ackTimeoutMs} ms; the publisher is not acknowledged`);
+        batch.reject(new Error(`peer broker ${this.peer} did not confirm a forwarded message within ${this.cluster.ackTimeoutMs} ms`));
       }, this.cluster.ackTimeoutMs);
       timer.unref();
       this.inflight.set(seq, { d: batch, timer });
@@ -347,7 +349,7 @@ export interface MqttClusterOptions {
   server: grpc.Server;
   log: Logger;
   registry: Registry;
-  /** Longest a QoS 1/2 publisher's acknowledgement waits for a peer (default 2000 ms). */
+  /** Longest a QoS 1/2 publisher's acknowledgement waits for a peer (default 10 s: a meta election plus a journal segment roll fit in it). */
   ackTimeoutMs?: number;
   /** First redial delay after a stream to a peer breaks, doubled up to 2 s (default 200 ms). */
   reconnectMs?: number;
@@ -376,7 +378,7 @@ export class MqttCluster implements ClusterPort {
   constructor(private readonly opts: MqttClusterOptions) {
     this.broker = opts.broker;
     this.log = opts.log;
-    this.ackTimeoutMs = opts.ackTimeoutMs ?? 2_000;
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
     this.metrics = new ClusterMetrics(opts.registry, {
       routes: () => this.remote.peers().map((p) => [p, this.remote.count(p)]),
       peers: () => this.linked.length,
