@@ -77,4 +77,57 @@ describe('mqtt session takeover after its broker dies', () => {
     await back.endAsync();
     assert.deepEqual(again, [], 'nothing delivered twice after the old node restarts');
   });
+  it('QoS 1 publishes to an offline session survive kill -9 of the meta leader (a journal node of its log)', { timeout: 120_000 }, async () => {
+    const metaLeader = await until('a meta leader', async () => {
+      const v = await cluster.status([...cluster.procs.keys()][0]!);
+      return v.leader_id !== 0 && v.nodes.every((n) => n.state === 'alive') ? v.leader_id : undefined;
+    }, 20_000);
+    const [home, pubNode] = [1, 2, 3].filter((id) => id !== metaLeader) as [number, number];
+    const mqttPort = (id: number) => cluster.ports.get(id)!.mqtt;
+    const sub = await connect(mqttPort(home), 'kill-sub');
+    await sub.subscribeAsync('load/#', { qos: 1 });
+    await sub.endAsync();
+
+    const pub = await new Promise<mqtt.MqttClient>((resolve, reject) => {
+      const c = mqtt.connect({ host: '127.0.0.1', port: mqttPort(pubNode), clientId: 'kill-pub', protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10_000 });
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
+    const acked: string[] = [];
+    const retried = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      if (i === 100) void cluster.kill(metaLeader);
+      const v = `q${i}`;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await pub.publishAsync('load/x', v, { qos: 1 });
+          break;
+        } catch (err) {
+          // Not acknowledged (MQTT 5 error reason): a client sends it again.
+          retried.add(v);
+          assert.ok(attempt < 20, `publish of ${v} kept failing: ${String(err)}`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      acked.push(v);
+    }
+    await pub.endAsync();
+    await cluster.start(metaLeader);
+
+    const got: string[] = [];
+    const back = await new Promise<mqtt.MqttClient>((resolve, reject) => {
+      const c = mqtt.connect({ host: '127.0.0.1', port: mqttPort(home), clientId: 'kill-sub', clean: false, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20_000 });
+      c.on('message', (_t, payload) => got.push(payload.toString()));
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
+    await until('every acknowledged message delivered', async () => (new Set(got).size >= acked.length ? true : undefined), 30_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}: got ${new Set(got).size} of ${acked.length}`);
+    });
+    await back.endAsync();
+    const firstSeen = got.filter((v, i) => got.indexOf(v) === i);
+    assert.deepEqual(firstSeen, acked, 'every acknowledged message, in publish order');
+    const dupes = got.filter((v, i) => got.indexOf(v) !== i);
+    assert.ok(dupes.every((v) => retried.has(v)), `only resent messages may come twice: ${dupes.join(',')}`);
+  });
 });
