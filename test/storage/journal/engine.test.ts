@@ -309,4 +309,29 @@ describe('journal engine', () => {
       for (const j of js) await j.stop();
     }
   });
+  it('a journal node added at run time gets new segments as the shards roll', async () => {
+    const meta = new TestMeta();
+    const js = await cluster(3, meta);
+    const e = engine(meta, 1, { e: 3, w: 3, a: 2 }, { segmentBytes: 20_000 });
+    const shards = ['g-0', 'g-1', 'g-2', 'g-3'];
+    try {
+      for (const sh of shards) {
+        await e.createShard({ shard: sh, topic: 'g', engine: 'journal' });
+        meta.setLeader(sh, 1);
+      }
+      for (let i = 0; i < 20; i++) for (const sh of shards) await e.append(sh, [rec(i)]);
+      const late = await new Journal(200).start();
+      js.push(late);
+      meta.setJournal(late.id, late.server.address);
+      // Enough bytes that every shard rolls several times.
+      const big = (i: number): AppendRecord => ({ ...rec(i), value: Buffer.alloc(4000, i) });
+      for (let i = 0; i < 30; i++) for (const sh of shards) await e.append(sh, [big(i)]);
+      const newer = shards.flatMap((sh) => meta.segments(sh).slice(-3));
+      assert.ok(newer.some((g) => g.ensemble.includes(late.id)), `segments opened after node ${late.id} joined use it: ${JSON.stringify(newer.map((g) => g.ensemble))}`);
+      for (const sh of shards) assert.equal((await readAll(e, sh)).length, 50, `${sh} keeps every record across its segments`);
+    } finally {
+      await e.close();
+      for (const j of js) await j.stop();
+    }
+  });
 });
