@@ -184,7 +184,8 @@ export class DurableMqttStore implements MqttStore {
     const [sessionShard, retainedShard, delayedShard] = await Promise.all([
       this.meta.ensureInternalShard(`__mqtt.sessions.n${this.nodeId}`),
       this.meta.ensureInternalShard('__mqtt.retained'),
-      this.meta.ensureInternalShard('__mqtt.delayed'),
+      // Per node: on replicated storage every node reads every shard, and a shared delayed log would fire each message on every node.
+      this.meta.ensureInternalShard(`__mqtt.delayed.n${this.nodeId}`),
     ]);
     this.sessionLog = new BatchedLog(this.storage, sessionShard);
     this.retainedLog = new BatchedLog(this.storage, retainedShard);
@@ -194,7 +195,7 @@ export class DurableMqttStore implements MqttStore {
     }
     const queues = await this.replaySessions();
     const retained = await this.loadRetained();
-    const delayed = await this.replayDelayed();
+    const delayed = [...(await this.replayDelayed()), ...(await this.adoptLegacyDelayed())];
     // Only this node's sessions: another broker's come here when their client does (takeOver).
     const sessions = this.meta.sessions().filter((s) => s.nodeId === this.nodeId);
     this.compactTimer = setInterval(() => void this.compact(), COMPACT_MS);
@@ -302,6 +303,39 @@ export class DurableMqttStore implements MqttStore {
       }
     }
     return out;
+  }
+
+  /**
+   * Delayed messages a node stored before the log became per node
+   * (`__mqtt.delayed`, kept on its local engine): moved into this node's log once,
+   * then cut from the old one. A shared (journal) copy is left to its writer.
+   */
+  private async adoptLegacyDelayed(): Promise<DelayedMessage[]> {
+    const shard = '__mqtt.delayed-0';
+    let info;
+    try {
+      info = await this.storage.shardInfo(shard);
+    } catch {
+      return []; // none
+    }
+    if (info.engine === 'journal' || info.endOffset <= info.startOffset) return [];
+    const legacy = new BatchedLog(this.storage, shard);
+    const saved = this.delayedLog;
+    this.delayedLog = legacy;
+    const ids = { next: this.nextDelayedId, live: new Map(this.liveDelayed) };
+    let found: DelayedMessage[];
+    try {
+      found = await this.replayDelayed();
+    } finally {
+      this.delayedLog = saved;
+      this.nextDelayedId = Math.max(this.nextDelayedId, ids.next);
+      this.liveDelayed.clear();
+      for (const [k, v] of ids.live) this.liveDelayed.set(k, v);
+    }
+    for (const d of found) await this.addDelayed(d);
+    await this.storage.truncateBefore(shard, info.endOffset);
+    if (found.length > 0) this.log.info({ messages: found.length }, 'mqtt: moved delayed messages into this node\'s delayed log');
+    return found;
   }
 
   private async replayDelayed(): Promise<DelayedMessage[]> {

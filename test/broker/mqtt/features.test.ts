@@ -332,6 +332,40 @@ describe('durable state (session log, retained, delayed) across a broker restart
   });
 });
 
+describe('delayed messages stored before the delayed log became per node', () => {
+  it('are moved from __mqtt.delayed into the node\'s own log and still fire, once', async () => {
+    const meta = new FakeMeta();
+    const b1 = await startBroker({ meta });
+    const pub = await connect(b1.port, { protocolVersion: 5 });
+    await pub.publishAsync('$delayed/2/legacy/t', 'from-before', { qos: 1 });
+    await endClient(pub);
+    await b1.stop();
+    // Make it look like an older version wrote it: the record lives in the shared legacy log.
+    const engine = meta.engine;
+    const records = await engine.read('__mqtt.delayed.n1-0', 0n, { maxRecords: 100, maxBytes: 1 << 20 });
+    assert.equal(records.length, 1);
+    await engine.createShard({ shard: '__mqtt.delayed-0', topic: '__mqtt.delayed', engine: 'memory', retentionMs: -1, retentionBytes: -1 });
+    await engine.append('__mqtt.delayed-0', records.map(({ offset: _o, ...r }) => r));
+    await engine.deleteShard('__mqtt.delayed.n1-0');
+
+    const b2 = await startBroker({ meta });
+    brokers.push(b2);
+    const { client, inbox } = await connectWithInbox(b2.port, { protocolVersion: 5 });
+    await client.subscribeAsync('legacy/#', { qos: 1 });
+    assert.equal((await inbox.waitFor(1, 5000))[0]?.payload.toString(), 'from-before');
+    const legacy = await engine.shardInfo('__mqtt.delayed-0');
+    assert.equal(legacy.startOffset, legacy.endOffset, 'the legacy log was emptied');
+    await b2.stop();
+    const b3 = await startBroker({ meta });
+    brokers.push(b3);
+    const again = await connectWithInbox(b3.port, { protocolVersion: 5 });
+    await again.client.subscribeAsync('legacy/#', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(again.inbox.messages.length, 0, 'fired once, not again after another restart');
+    await Promise.all([endClient(client), endClient(again.client)]);
+  });
+});
+
 describe('unacknowledged messages across a graceful restart', () => {
   it('are resent with DUP under their original packet ids (QoS 1 and QoS 2)', async () => {
     const meta = new FakeMeta();
