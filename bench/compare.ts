@@ -3,11 +3,16 @@
  * (issue 6), one after another, with the project's load generator `bin/robust-bench`;
  * workloads 7 and 8 are Kafka produce runs (`robust-bench kafka produce`) of our node
  * alone: no Kafka broker is installable here to set beside it (see `npm run bench:kafka`
- * for the Kafka figures against the raw disk and the end-to-end latency).
+ * for the Kafka figures against the raw disk and the end-to-end latency). Workloads 9-11
+ * are the replicated (journal) ones, our node only (bench/compare-replicated.ts): 9 (R1)
+ * Kafka produce acks=all on the single node and three-node clusters 3/3/2, 2/2/2, 2/2/1
+ * (flush async) and 3/3/2 (flush sync); 10 (R2) MQTT QoS 1 on the single node and the
+ * 3/3/2 cluster (same node, cross-node); 11 failover times over kill -9s of the leader.
  *
  *   npm run bench:compare                                   # every workload, every broker
  *   npm run bench:compare -- --quick                        # smoke run: short, 2,000 idle connections
  *   npm run bench:compare -- --brokers robust,mosquitto --workloads 1,2,5 --duration 20
+ *   npm run bench:compare -- --workloads replicated                # 9-11 only (also r1, r2, failover)
  *
  * Options: --brokers robust,mosquitto,aedes  --workloads 1,2,... (or 1-5)  --duration S (10)
  *   --warmup S (2)  --rounds N (1; medians, brokers interleaved)  --quick  --connections N
@@ -16,6 +21,9 @@
  *   --loadgen PATH (the robust-bench entry to run; dist/src/cmd/robust-bench.js)
  *   --robust-root DIR (run bin/robust-server of another built tree, e.g. a clean `git archive`
  *   export of HEAD while the working tree is mid-edit; the report says so)
+ *   Replicated workloads: --kills N (10; --quick 3) --cluster-cpus LIST (taskset list of every
+ *   cluster node, "0") --suspect-ms N --dead-ms N ([meta] of the cluster nodes; the server's
+ *   defaults when not given) --failover-interval-ms N (2: the failover producer's pace)
  *
  * Per workload and broker: a fresh broker process pinned to CPU 0 (taskset), the load
  * generator pinned to CPU 1 (this process too: it is idle while the load runs),
@@ -26,7 +34,9 @@
  *
  * Writes bench/results/<date>-<commit>.json (every figure, setting, machine info),
  * bench/results/<date>-<commit>.svg (charts) and its own section of bench/RESULTS.md
- * (between marker comments; the rest of the file is left alone). A --quick run writes
+ * (between marker comments; the rest of the file is left alone) — the replicated workloads
+ * their own section "Replicated (journal) workloads" (markers of its own: a run of only
+ * those leaves the side-by-side section as it is, and the other way round). A --quick run writes
  * <date>-<commit>-quick.json/.svg and leaves RESULTS.md alone.
  */
 import { execFileSync } from 'node:child_process';
@@ -41,6 +51,9 @@ import { renderSection, renderSvg, replaceSection, fmtInt, fmtMs, fmtNum, fmtMiB
 import { notesFor, parseDrops, parseLoadgenOutput, ratios, summarise } from './compare/summary.js';
 import { BROKERS, type BrokerKind, type ExternalMeasure, type RunRecord } from './compare/types.js';
 import { loadgenArgs, parseWorkloadList, runsOn, workloads, type WorkloadDef } from './compare/workloads.js';
+import { expandWorkloadAliases, REPLICATED_IDS, type ReplicatedReport } from './compare/replicated.js';
+import { renderReplicatedSection, REPLICATED_BEGIN, REPLICATED_END } from './compare/replicated-report.js';
+import { runReplicated } from './compare-replicated.js';
 
 const DEFAULT_LOADGEN_JS = join(ROOT, 'dist', 'src', 'cmd', 'robust-bench.js');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -53,7 +66,7 @@ const INFLIGHT = 32;
 const { values: args } = parseArgs({
   options: {
     brokers: { type: 'string', default: BROKERS.join(',') },
-    workloads: { type: 'string', default: '1-8' },
+    workloads: { type: 'string', default: '1-11' },
     duration: { type: 'string' },
     warmup: { type: 'string' },
     rounds: { type: 'string', default: '1' },
@@ -66,6 +79,11 @@ const { values: args } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     loadgen: { type: 'string', default: DEFAULT_LOADGEN_JS },
     'robust-root': { type: 'string' },
+    kills: { type: 'string' },
+    'cluster-cpus': { type: 'string', default: '0' },
+    'suspect-ms': { type: 'string' },
+    'dead-ms': { type: 'string' },
+    'failover-interval-ms': { type: 'string', default: '2' },
   },
 });
 
@@ -267,7 +285,16 @@ async function main(): Promise<void> {
     );
   }
   const defs = workloads(connections);
-  const ids = parseWorkloadList(args.workloads as string, defs.map((w) => w.id));
+  const ids = parseWorkloadList(expandWorkloadAliases(args.workloads as string), [...defs.map((w) => w.id), ...REPLICATED_IDS]);
+  const classicIds = ids.filter((id) => defs.some((w) => w.id === id));
+  const replicatedIds = ids.filter((id) => REPLICATED_IDS.includes(id));
+  const kills = Math.floor(num('kills', args.kills ?? (quick ? '3' : '10'), 1));
+  const clusterCpus = args['cluster-cpus'] as string;
+  if (!/^\d+([-,]\d+)*$/.test(clusterCpus)) throw new Error(`--cluster-cpus must be a taskset CPU list such as 0 or 0,1, got ${clusterCpus}`);
+  const suspectMs = args['suspect-ms'] === undefined ? undefined : Math.floor(num('suspect-ms', args['suspect-ms'], 100));
+  const deadMs = args['dead-ms'] === undefined ? undefined : Math.floor(num('dead-ms', args['dead-ms'], 200));
+  const failoverIntervalMs = num('failover-interval-ms', args['failover-interval-ms'], 0);
+  if ((suspectMs ?? 3000) >= (deadMs ?? 10_000)) throw new Error(`--suspect-ms (${suspectMs ?? 'default 3000'}) must be below --dead-ms (${deadMs ?? 'default 10000'})`);
   const titles = new Map(defs.map((w) => [w.id, w.title] as const));
 
   const mosqVersion = mosquittoVersion(mosquittoPath);
@@ -317,6 +344,9 @@ async function main(): Promise<void> {
     mosquitto: mosqVersion ?? 'not installed',
     aedes: aedesVersion ?? 'not installed',
     pinning: pin ? 'broker (all threads) on CPU 0, load generator and this harness on CPU 1 (taskset)' : 'none',
+    ...(replicatedIds.length > 0
+      ? { cluster_pinning: pin ? `replicated workloads: every node of a three-node cluster on CPU ${clusterCpus} (taskset -c ${clusterCpus}; the three share ${/[-,]/.test(clusterCpus) ? 'those cores' : 'one core'}), the single node on CPU 0, load generator(s) and this harness on CPU 1` : 'none' }
+      : {}),
     open_files_limit: `soft ${limits.soft}, hard ${limits.hard}${openFiles !== undefined ? `; children raised to ${openFiles}` : ''}`,
     clk_tck: clk,
   };
@@ -327,10 +357,11 @@ async function main(): Promise<void> {
 
   const records: RunRecord[] = [];
   const configs = new Map<BrokerKind, string>();
+  let replicated: ReplicatedReport | undefined;
   try {
-    for (let r = 1; r <= rounds; r++) {
+    for (let r = 1; r <= rounds && classicIds.length > 0; r++) {
       if (rounds > 1) console.log(`round ${r} of ${rounds}:`);
-      for (const id of ids) {
+      for (const id of classicIds) {
         const w = defs.find((d) => d.id === id) as WorkloadDef;
         for (const b of brokers) {
           if (!runsOn(w, b)) continue;
@@ -343,11 +374,35 @@ async function main(): Promise<void> {
         }
       }
     }
+    if (replicatedIds.length > 0 && !brokers.includes('robust')) {
+      const n = `Workloads ${replicatedIds.join(', ')} (replicated, our node only) were not run: --brokers leaves robust out.`;
+      notes.push(n);
+      console.log(`  note: ${n}`);
+    }
+    else if (replicatedIds.length > 0) {
+      replicated = await runReplicated(replicatedIds, rounds, {
+        loadgenJs,
+        robustRoot,
+        pin,
+        clusterCpus,
+        clk,
+        duration,
+        warmup,
+        window,
+        openFiles,
+        kills,
+        suspectMs,
+        deadMs,
+        failoverIntervalMs,
+        maxInflight: INFLIGHT,
+        maxQueued: 1000,
+      });
+    }
   } finally {
     cleanupAll();
   }
 
-  const summaries = summarise(records, ids, brokers);
+  const summaries = summarise(records, classicIds, brokers);
   const ratioRows = ratios(summaries);
   notes.push(...notesFor(summaries, titles, records));
 
@@ -372,11 +427,16 @@ async function main(): Promise<void> {
     ratios: ratioRows,
     notes,
     files,
+    ...(replicated !== undefined ? { replicated } : {}),
   };
 
-  const section = renderSection(report);
-  console.log('');
-  console.log(section);
+  const section = classicIds.length > 0 ? renderSection(report) : undefined;
+  const replicatedSection = replicated !== undefined ? renderReplicatedSection({ ...report, replicated }) : undefined;
+  for (const sct of [section, replicatedSection]) {
+    if (sct === undefined) continue;
+    console.log('');
+    console.log(sct);
+  }
   if (args['no-write'] === true) return;
   mkdirSync(RESULTS_DIR, { recursive: true });
   const jsonPath = join(ROOT, 'bench', files.json);
@@ -387,11 +447,20 @@ async function main(): Promise<void> {
     // Smoke-run figures are not for the report: RESULTS.md keeps the last real run.
     console.log(`wrote ${relative(ROOT, jsonPath)} and ${relative(ROOT, svgPath)} (--quick: ${relative(ROOT, RESULTS_MD)} left as it is)`);
   } else {
-    const md = existsSync(RESULTS_MD) ? readFileSync(RESULTS_MD, 'utf8') : '# Benchmark results\n';
-    writeFileSync(RESULTS_MD, replaceSection(md, section));
-    console.log(`wrote ${relative(ROOT, jsonPath)}, ${relative(ROOT, svgPath)} and the "Side by side" section of ${relative(ROOT, RESULTS_MD)}`);
+    let md = existsSync(RESULTS_MD) ? readFileSync(RESULTS_MD, 'utf8') : '# Benchmark results\n';
+    const which: string[] = [];
+    if (section !== undefined) {
+      md = replaceSection(md, section);
+      which.push('"Side by side"');
+    }
+    if (replicatedSection !== undefined) {
+      md = replaceSection(md, replicatedSection, { begin: REPLICATED_BEGIN, end: REPLICATED_END });
+      which.push('"Replicated (journal) workloads"');
+    }
+    writeFileSync(RESULTS_MD, md);
+    console.log(`wrote ${relative(ROOT, jsonPath)}, ${relative(ROOT, svgPath)} and the ${which.join(' and ')} section${which.length > 1 ? 's' : ''} of ${relative(ROOT, RESULTS_MD)}`);
   }
-  const failed = records.filter((r) => !r.ok).length;
+  const failed = records.filter((r) => !r.ok).length + (replicated?.records.filter((r) => !r.ok).length ?? 0) + (replicated?.failover?.error !== undefined ? 1 : 0);
   if (failed > 0) {
     console.log(`${failed} run(s) failed (see the notes)`);
     process.exitCode = 1;

@@ -3,7 +3,10 @@
  * from the summaries, the Markdown section, and replacing that section in RESULTS.md
  * between its marker comments (everything outside them is left as it is).
  */
-import { PALETTE, renderChartsSvg, type ChartSpec, type Panel } from './svg.js';
+import { fmtInt, fmtKiB, fmtMiB, fmtMs, fmtNum, fmtRatio } from './format.js';
+import { replicatedChartSpecs } from './replicated-report.js';
+import type { ReplicatedReport } from './replicated.js';
+import { PALETTE, renderChartsSvg, renderStackedSvg, type ChartSpec, type Panel } from './svg.js';
 import { OURS, type BrokerKind, type RatioRow, type RunRecord, type Summary } from './types.js';
 import type { WorkloadDef } from './workloads.js';
 
@@ -52,39 +55,13 @@ export interface CompareReport {
   notes: string[];
   /** Relative to bench/ (where RESULTS.md is). */
   files: { json: string; svg: string };
+  /** The replicated (journal) workloads 9-11, when any ran (bench/compare/replicated.ts). */
+  replicated?: ReplicatedReport;
 }
 
-// ------------------------------------------------------------------ number formatting
+// ------------------------------------------------------------------ number formatting (format.ts)
 
-export function fmtInt(n: number | null | undefined): string {
-  return typeof n === 'number' && Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—';
-}
-
-/** Milliseconds with about 3 significant digits. */
-export function fmtMs(n: number | null | undefined): string {
-  if (typeof n !== 'number' || !Number.isFinite(n)) return '—';
-  if (n >= 100) return n.toFixed(0);
-  if (n >= 10) return n.toFixed(1);
-  if (n >= 1) return n.toFixed(2);
-  return n.toFixed(3);
-}
-
-export function fmtNum(n: number | null | undefined, digits = 2): string {
-  return typeof n === 'number' && Number.isFinite(n) ? n.toFixed(digits) : '—';
-}
-
-export function fmtRatio(r: number | null | undefined): string {
-  if (typeof r !== 'number' || !Number.isFinite(r)) return '—';
-  return `×${r >= 10 ? r.toFixed(1) : r.toFixed(2)}`;
-}
-
-export function fmtMiB(bytes: number | null | undefined): string {
-  return typeof bytes === 'number' && Number.isFinite(bytes) ? (bytes / 1048576).toFixed(1) : '—';
-}
-
-export function fmtKiB(bytes: number | null | undefined): string {
-  return typeof bytes === 'number' && Number.isFinite(bytes) ? (bytes / 1024).toFixed(1) : '—';
-}
+export { fmtInt, fmtKiB, fmtMiB, fmtMs, fmtNum, fmtRatio } from './format.js';
 
 // ------------------------------------------------------------------ chart
 
@@ -143,8 +120,14 @@ export function chartSpec(r: Pick<CompareReport, 'date' | 'commit' | 'options' |
   };
 }
 
-export function renderSvg(r: Pick<CompareReport, 'date' | 'commit' | 'options' | 'workloads' | 'summaries'>): string {
-  return renderChartsSvg(chartSpec(r));
+/**
+ * The side-by-side charts; with replicated workloads, their charts under them in the same
+ * document (and only theirs when no side-by-side workload ran).
+ */
+export function renderSvg(r: Pick<CompareReport, 'date' | 'commit' | 'options' | 'workloads' | 'summaries' | 'replicated'>): string {
+  if (r.replicated === undefined) return renderChartsSvg(chartSpec(r));
+  const specs = [...(r.workloads.length > 0 ? [chartSpec(r)] : []), ...replicatedChartSpecs({ date: r.date, commit: r.commit, replicated: r.replicated })];
+  return renderStackedSvg(specs);
 }
 
 // ------------------------------------------------------------------ markdown
@@ -309,17 +292,19 @@ export function renderSection(r: CompareReport): string {
 /**
  * `doc` with the text between SECTION_BEGIN and SECTION_END replaced by `section`
  * (markers kept); when neither marker is there, the section is appended with its markers.
+ * `markers`: another pair (the replicated workloads' section has its own).
  * A document with one marker only, or with them out of order, is refused rather than clobbered.
  */
-export function replaceSection(doc: string, section: string): string {
-  const b = doc.indexOf(SECTION_BEGIN);
-  const e = doc.indexOf(SECTION_END);
-  const block = `${SECTION_BEGIN}\n${section.trimEnd()}\n${SECTION_END}`;
+export function replaceSection(doc: string, section: string, markers: { begin: string; end: string } = { begin: SECTION_BEGIN, end: SECTION_END }): string {
+  const { begin, end } = markers;
+  const b = doc.indexOf(begin);
+  const e = doc.indexOf(end);
+  const block = `${begin}\n${section.trimEnd()}\n${end}`;
   if (b < 0 && e < 0) {
     const base = doc.trimEnd();
     return `${base}${base === '' ? '' : '\n\n'}${block}\n`;
   }
   if (b < 0 || e < 0 || e < b) throw new Error('RESULTS.md has a broken bench:compare section (one marker missing, or END before BEGIN); fix the markers by hand');
-  if (doc.indexOf(SECTION_BEGIN, b + 1) >= 0 || doc.indexOf(SECTION_END, e + 1) >= 0) throw new Error('RESULTS.md has more than one bench:compare section');
-  return doc.slice(0, b) + block + doc.slice(e + SECTION_END.length);
+  if (doc.indexOf(begin, b + 1) >= 0 || doc.indexOf(end, e + 1) >= 0) throw new Error('RESULTS.md has more than one bench:compare section');
+  return doc.slice(0, b) + block + doc.slice(e + end.length);
 }

@@ -66,10 +66,39 @@ const LEFT = 44;
 const MARGIN = 16;
 
 export function renderChartsSvg(spec: ChartSpec): string {
-  const nPanels = Math.max(1, ...spec.rows.map((r) => r.panels.length));
-  const width = MARGIN * 2 + nPanels * PANEL_W;
+  const { parts, width, height } = chartParts(spec, 0);
+  return document(width, height, parts);
+}
+
+/** Several charts one under the other in one SVG document (as wide as the widest). */
+export function renderStackedSvg(specs: readonly ChartSpec[]): string {
   const parts: string[] = [];
-  let y = MARGIN + 16;
+  let top = 0;
+  let width = 0;
+  for (const spec of specs) {
+    const c = chartParts(spec, top);
+    parts.push(...c.parts);
+    width = Math.max(width, c.width);
+    top = c.height;
+  }
+  return document(Math.max(width, MARGIN * 2 + PANEL_W), Math.max(top, MARGIN * 2), parts);
+}
+
+function document(width: number, height: number, parts: readonly string[]): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
+<rect x="0" y="0" width="${width}" height="${height}" fill="#fff"/>
+${parts.join('\n')}
+</svg>
+`;
+}
+
+/** One chart's elements, drawn from y = top down; `height` is where it ends (its bottom margin included). */
+function chartParts(spec: ChartSpec, top0: number): { parts: string[]; width: number; height: number } {
+  const nPanels = Math.max(1, ...spec.rows.map((r) => r.panels.length));
+  let width = MARGIN * 2 + nPanels * PANEL_W;
+  const parts: string[] = [];
+  let y = top0 + MARGIN + 16;
   parts.push(`<text x="${MARGIN}" y="${y}" ${FONT} font-size="16" font-weight="bold">${escapeXml(spec.title)}</text>`);
   if (spec.subtitle !== undefined) {
     y += 18;
@@ -83,6 +112,7 @@ export function renderChartsSvg(spec: ChartSpec): string {
     parts.push(`<text x="${lx + 16}" y="${y}" ${FONT} font-size="12">${escapeXml(s.name)}</text>`);
     lx += 28 + 7 * s.name.length;
   }
+  width = Math.max(width, lx + MARGIN); // a long legend widens the chart
   y += 14;
 
   spec.rows.forEach((row, ri) => {
@@ -126,13 +156,7 @@ export function renderChartsSvg(spec: ChartSpec): string {
     });
     y = top + PLOT_H + 30;
   });
-  const height = y + MARGIN;
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
-<rect x="0" y="0" width="${width}" height="${height}" fill="#fff"/>
-${parts.join('\n')}
-</svg>
-`;
+  return { parts, width, height: y + MARGIN };
 }
 
 function fmt(n: number): string {

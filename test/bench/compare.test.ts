@@ -6,6 +6,7 @@ import { notesFor, parseDrops, parseLoadgenOutput, ratio, ratios, summarise } fr
 import { compact, escapeXml, niceCeil, renderChartsSvg } from '../../bench/compare/svg.js';
 import type { BrokerKind, LoadgenResult, RunRecord } from '../../bench/compare/types.js';
 import { loadgenArgs, parseWorkloadList, runsOn, workloads } from '../../bench/compare/workloads.js';
+import { parseXml } from './xml.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -45,51 +46,6 @@ function rec(workload: number, broker: BrokerKind, round: number, load: LoadgenR
     load,
     external: { wall_s: 12, broker_cpu_s: 6, broker_cpu_percent: 50, rss_idle_bytes: 50 * 1048576, rss_end_bytes: 90 * 1048576, rss_peak_bytes: 110 * 1048576, loadgen_cpu_s: 5, others_cpu_percent: 3 },
   };
-}
-
-/**
- * A small XML well-formedness check (no XML parser among the dependencies): every tag
- * closes in order, one root element, attributes quoted and unique, no raw `<` or stray
- * `&` in text or attribute values. Returns the elements as [name, attributes].
- */
-function parseXml(xml: string): Array<[string, Record<string, string>]> {
-  const body = xml.replace(/^<\?xml[^?]*\?>\s*/, '');
-  const elements: Array<[string, Record<string, string>]> = [];
-  const stack: string[] = [];
-  let roots = 0;
-  const entityOk = (s: string, where: string) => {
-    const bad = /&(?!(amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)/.exec(s);
-    assert.equal(bad, null, `stray & in ${where}: ${s}`);
-  };
-  for (const m of body.matchAll(/<[^>]*>|[^<]+/g)) {
-    const tok = m[0];
-    if (!tok.startsWith('<')) {
-      assert.ok(stack.length > 0 || tok.trim() === '', `text outside the root element: ${tok}`);
-      entityOk(tok, 'text');
-      continue;
-    }
-    if (tok.startsWith('<!--')) continue;
-    const close = /^<\/([A-Za-z_][-\w:.]*)\s*>$/.exec(tok);
-    if (close) {
-      assert.equal(stack.pop(), close[1], `mismatched </${close[1]}>`);
-      continue;
-    }
-    const open = /^<([A-Za-z_][-\w:.]*)((?:\s+[A-Za-z_:][-\w:.]*="[^"<]*")*)\s*(\/?)>$/.exec(tok);
-    assert.ok(open, `malformed tag: ${tok}`);
-    const attrs: Record<string, string> = {};
-    for (const a of (open[2] ?? '').matchAll(/([A-Za-z_:][-\w:.]*)="([^"<]*)"/g)) {
-      const k = a[1] as string;
-      assert.ok(!(k in attrs), `duplicate attribute ${k} in ${tok}`);
-      entityOk(a[2] as string, `attribute ${k}`);
-      attrs[k] = a[2] as string;
-    }
-    if (stack.length === 0) roots++;
-    elements.push([open[1] as string, attrs]);
-    if (open[3] !== '/') stack.push(open[1] as string);
-  }
-  assert.deepEqual(stack, [], 'unclosed elements');
-  assert.equal(roots, 1, 'exactly one root element');
-  return elements;
 }
 
 function sampleReport(): CompareReport {
