@@ -6,6 +6,7 @@ import { VERSION } from '../common/package-info.js';
 import type { ClusterStatusView } from '../meta/service.js';
 import { CtlUsageError, MQTT_COMMANDS, MQTT_USAGE, type MqttCtlOptions } from './ctl-mqtt.js';
 import { KAFKA_COMMANDS, KAFKA_USAGE } from './ctl-kafka.js';
+import { JOURNAL_COMMANDS, JOURNAL_USAGE } from './ctl-journal.js';
 
 const USAGE = `usage: robust-ctl [--server host:port] [--output table|json] <command>
 
@@ -28,7 +29,7 @@ commands:
   topic consume <name> [--shard N] [--from OFFSET] [--max N]
                                      read records by offset
   topic delete <name>
-${MQTT_USAGE}${KAFKA_USAGE}
+${MQTT_USAGE}${KAFKA_USAGE}${JOURNAL_USAGE}
 options:
   -s, --server      admin address of a node (default: $ROBUST_ADMIN or 127.0.0.1:58080)
   -o, --output      table (default) or json
@@ -119,7 +120,7 @@ const COMMANDS: Command[] = [
     words: ['cluster', 'status'],
     arity: [0, 0],
     async run({ client, output }) {
-      const view = await client.get<ClusterStatusView>('/api/v1/cluster');
+      const view = await client.get<ClusterStatusView & { under_replicated_segments?: number }>('/api/v1/cluster');
       if (output === 'json') return json(view);
       return (
         renderPairs([
@@ -128,6 +129,7 @@ const COMMANDS: Command[] = [
           ['term', view.term],
           ['commit_index', view.commit_index],
           ['answered_by', view.answered_by],
+          ['under_replicated_segments', view.under_replicated_segments],
         ]) +
         '\n' +
         membersTable(view) +
@@ -255,6 +257,7 @@ const COMMANDS: Command[] = [
   },
   ...MQTT_COMMANDS,
   ...KAFKA_COMMANDS,
+  ...JOURNAL_COMMANDS,
 ];
 
 function usageError(message: string): never {

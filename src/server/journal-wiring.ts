@@ -33,6 +33,11 @@ export function journalMetaPort(agent: MetaAgent, nodeId: number): JournalMetaPo
     bumpEpoch: (shard, segment, ensemble, epoch) => propose(agent, { kind: 'journal.segment.update', shard, segment, ensemble: [...ensemble], epoch }),
     sealSegment: (shard, segment, lastEntry) => propose(agent, { kind: 'journal.segment.seal', shard, segment, lastEntry }),
     deleteSegments: (shard, segment) => propose(agent, { kind: 'journal.segment.delete', shard, ...(segment !== undefined ? { segment } : {}) }, ['not_found']),
+    replaceReplica: (shard, segment, from, to) => propose(agent, { kind: 'journal.segment.replace', shard, segment, from, to }),
+    allSegments: (): SegmentInfo[] => {
+      const q = view().journalSegments;
+      return q.shards().flatMap((shard) => q.forShard(shard));
+    },
     subscribe(onChange) {
       return agent.replica.subscribe(({ event }) => {
         const t = event.type;

@@ -4,6 +4,8 @@ import { addClusterRoutes } from '../admin/cluster-routes.js';
 import { createClusterAdmin } from './cluster-admin.js';
 import { addMqttRoutes } from '../admin/mqtt-routes.js';
 import { addKafkaRoutes } from '../admin/kafka-routes.js';
+import { addJournalRoutes } from '../admin/journal-routes.js';
+import { JournalMaintenance } from './journal-maintenance.js';
 import { createKafkaAdmin } from './kafka-admin.js';
 import { HttpError } from '../admin/http-server.js';
 import type { NodeView } from '../admin/routes.js';
@@ -64,6 +66,7 @@ export class RobustNode implements NodeView {
   readonly kafka: KafkaServer | undefined;
   private readonly common: CommonServer;
   private readonly rpcClients = new RpcClientPool();
+  private readonly journalUpkeep: JournalMaintenance;
   private readonly startedAt = Date.now();
 
   constructor(
@@ -87,6 +90,8 @@ export class RobustNode implements NodeView {
       });
     }
     this.metaAgent = new MetaAgent(config, log.child({ service: 'meta-client' }), this.rpcClients);
+    this.journalUpkeep = new JournalMaintenance({ config, agent: this.metaAgent, log: log.child({ service: 'journal-maintenance' }), registry: this.metrics.registry });
+    addJournalRoutes(this.common.admin, this.journalUpkeep);
     addMetaRoutes(this.common.admin, this.metaAdmin());
     addRecordRoutes(this.common.admin, this.recordsAdmin());
     addClusterRoutes(this.common.admin, createClusterAdmin(this.metaAgent));
@@ -118,6 +123,8 @@ export class RobustNode implements NodeView {
         const placement = new ShardPlacement(this.metaAgent, config.node_id, log.child({ service: 'placement' }));
         protocols.push({ name: 'placement', server: { start: () => placement.start(), stop: async () => placement.stop(), listeners: () => [] } });
       }
+      // Re-replication of sealed journal segments (the live broker with the lowest id acts).
+      protocols.push({ name: 'journal-maintenance', server: this.journalUpkeep.service() });
       services.push(new BrokerService({ log: log.child({ service: 'broker' }), protocols }));
     }
     this.lifecycle = new NodeLifecycle(services, log, this.metrics, {
@@ -230,7 +237,7 @@ export class RobustNode implements NodeView {
     const agent = this.metaAgent;
     const propose = (cmd: MetaCommand): Promise<MetaResult> => proposeResult(agent, cmd);
     return {
-      clusterStatus: () => agent.client.clusterStatus(),
+      clusterStatus: async () => ({ ...(await agent.client.clusterStatus()), under_replicated_segments: this.journalUpkeep.underReplicated().length }),
       consistent: () => agent.client.consistent(),
       listTopics: () => agent.replica.view.topics.list(),
       getTopic: (name) => agent.replica.view.topics.get(name),

@@ -34,4 +34,5 @@ export type {
   JournalSegmentSealCommand,
   JournalSegmentUpdateCommand,
   JournalSegmentDeleteCommand,
+  JournalSegmentReplaceCommand,
 } from './records/journal-segments.js';

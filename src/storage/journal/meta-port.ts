@@ -64,4 +64,13 @@ export interface JournalMetaPort {
   deleteSegments(shard: string, segment?: number): Promise<void>;
   /** Called on any change to segments, shard leaders or journal nodes. */
   subscribe(onChange: () => void): () => void;
+  /**
+   * Re-replication: `to` holds a full copy of the sealed segment now and takes
+   * `from`'s place in its ensemble. Throws MetaConflictError when the segment is
+   * open, `from` is no longer in its ensemble or `to` already is; not found
+   * (deleted meanwhile) throws a plain Error.
+   */
+  replaceReplica?(shard: string, segment: number, from: number, to: number): Promise<void>;
+  /** Every segment of every shard, by shard then segment (re-replication, operator views). */
+  allSegments?(): SegmentInfo[];
 }

@@ -55,6 +55,8 @@ export class TestMeta {
       bumpEpoch: async (shard, segment, ensemble, epoch) => this.apply({ kind: 'journal.segment.update', shard, segment, ensemble: [...ensemble], epoch }),
       sealSegment: async (shard, segment, lastEntry) => this.apply({ kind: 'journal.segment.seal', shard, segment, lastEntry }),
       deleteSegments: async (shard, segment) => this.apply({ kind: 'journal.segment.delete', shard, ...(segment !== undefined ? { segment } : {}) }, ['not_found']),
+      replaceReplica: async (shard, segment, from, to) => this.apply({ kind: 'journal.segment.replace', shard, segment, from, to }),
+      allSegments: () => this.machine.view.journalSegments.shards().flatMap((shard) => this.segments(shard)),
       subscribe: (cb) => {
         this.listeners.add(cb);
         return () => this.listeners.delete(cb);

@@ -8,7 +8,10 @@
  *    can only be created once the previous one is sealed, with a larger number;
  *  - a sealed segment's lastEntry never changes (sealing twice with the same
  *    lastEntry is a no-op, with a different one a conflict);
- *  - an ensemble change must carry a larger epoch, fencing a stale writer.
+ *  - an ensemble change of an open segment must carry a larger epoch, fencing a
+ *    stale writer; a sealed segment's ensemble only changes one node at a time,
+ *    by `replace` (re-replication: the new node got a full copy first), never
+ *    to hold a node twice.
  */
 import { compareNumbers, compareStrings } from '../canonical.js';
 import { Fields, checkList, invalid, type StrOpts } from '../fields.js';
@@ -73,13 +76,32 @@ export interface JournalSegmentDeleteCommand {
   readonly segment?: number;
 }
 
-export type JournalSegmentCommand = JournalSegmentCreateCommand | JournalSegmentSealCommand | JournalSegmentUpdateCommand | JournalSegmentDeleteCommand;
+/**
+ * Re-replication of a sealed segment: `to` holds a full copy now and takes
+ * `from`'s place in the ensemble (same position). Valid only for a sealed
+ * segment whose ensemble holds `from` and not `to`; epoch and quorums stay.
+ */
+export interface JournalSegmentReplaceCommand {
+  readonly kind: 'journal.segment.replace';
+  readonly shard: string;
+  readonly segment: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+export type JournalSegmentCommand =
+  | JournalSegmentCreateCommand
+  | JournalSegmentSealCommand
+  | JournalSegmentUpdateCommand
+  | JournalSegmentDeleteCommand
+  | JournalSegmentReplaceCommand;
 
 export type JournalSegmentEvent =
   | { readonly type: 'journal.segment.created'; readonly segment: SegmentRecord }
   | { readonly type: 'journal.segment.sealed'; readonly segment: SegmentRecord }
   | { readonly type: 'journal.segment.updated'; readonly segment: SegmentRecord; readonly previous: SegmentRecord }
-  | { readonly type: 'journal.segment.deleted'; readonly segments: readonly SegmentRecord[] };
+  | { readonly type: 'journal.segment.deleted'; readonly segments: readonly SegmentRecord[] }
+  | { readonly type: 'journal.segment.replaced'; readonly segment: SegmentRecord; readonly previous: SegmentRecord; readonly from: number; readonly to: number };
 
 /** shard id -> segment number -> segment */
 export type JournalSegmentsState = Map<string, Map<number, SegmentRecord>>;
@@ -96,7 +118,7 @@ export interface JournalSegmentsQuery {
   onNode(nodeId: number): SegmentRecord[];
 }
 
-const KINDS = ['journal.segment.create', 'journal.segment.seal', 'journal.segment.update', 'journal.segment.delete'] as const;
+const KINDS = ['journal.segment.create', 'journal.segment.seal', 'journal.segment.update', 'journal.segment.delete', 'journal.segment.replace'] as const;
 
 function checkQuorums(where: string, ensembleSize: number, writeQuorum: number, ackQuorum: number): void {
   if (!(ackQuorum <= writeQuorum && writeQuorum <= ensembleSize)) {
@@ -156,6 +178,13 @@ function validate(raw: unknown): JournalSegmentCommand {
     case 'journal.segment.delete': {
       const segment = f.optInt('segment', { min: 0 });
       return { kind, shard, ...(segment !== undefined ? { segment } : {}) };
+    }
+    case 'journal.segment.replace': {
+      const segment = f.int('segment', { min: 0 });
+      const from = f.nodeId('from');
+      const to = f.nodeId('to');
+      if (from === to) invalid(`${kind}: "from" and "to" are the same node (${from})`);
+      return { kind, shard, segment, from, to };
     }
   }
 }
@@ -225,6 +254,18 @@ function apply(state: JournalSegmentsState, cmd: JournalSegmentCommand): ApplyOu
       segments.delete(cmd.segment);
       if (segments.size === 0) state.delete(cmd.shard);
       return { result: ok(), events: [{ type: 'journal.segment.deleted', segments: [segment] }] };
+    }
+    case 'journal.segment.replace': {
+      const previous = segments?.get(cmd.segment);
+      if (!segments || !previous) return rejected('not_found', `${name} does not exist`);
+      if (previous.state !== 'sealed') return rejected('conflict', `${name} is open; only a sealed segment's replica can be replaced (its writer changes an open ensemble)`);
+      const at = previous.ensemble.indexOf(cmd.from);
+      if (at < 0) return rejected('conflict', `${name}: node ${cmd.from} is not in its ensemble [${previous.ensemble.join(', ')}]`);
+      if (previous.ensemble.includes(cmd.to)) return rejected('conflict', `${name}: node ${cmd.to} is already in its ensemble [${previous.ensemble.join(', ')}]`);
+      const ensemble = previous.ensemble.map((n, i) => (i === at ? cmd.to : n));
+      const segment: SegmentRecord = deepFreeze({ ...previous, ensemble });
+      segments.set(segment.segment, segment);
+      return { result: ok(segment), events: [{ type: 'journal.segment.replaced', segment, previous, from: cmd.from, to: cmd.to }] };
     }
   }
 }
