@@ -105,7 +105,9 @@ for (const quorum of [
       await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
       const admin2 = kafkaClient(cluster.brokers()[0]!).admin();
       await admin2.connect();
-      const ends = (await admin2.fetchTopicOffsets(TOPIC)).map((o) => Number(o.high));
+      // fetchTopicOffsets lists partitions in no particular order.
+      const ends: number[] = [];
+      for (const o of await admin2.fetchTopicOffsets(TOPIC)) ends[o.partition] = Number(o.high);
       await admin2.disconnect();
       await consumer.run({
         eachMessage: async ({ partition, message }) => {
@@ -113,8 +115,16 @@ for (const quorum of [
           offsets[partition]!.push(BigInt(message.offset));
         },
       });
-      await until('every partition read to its end', async () => (got.every((g, p) => g.length >= ends[p]!) ? true : undefined), 60_000);
-      await consumer.disconnect();
+      try {
+        await until('every partition read to its end', async () => (got.every((g, p) => g.length >= ends[p]!) ? true : undefined), 60_000).catch(async (err: unknown) => {
+          const last = offsets.map((o) => (o.length ? String(o.reduce((a, b) => (b > a ? b : a))) : '-'));
+          const node = [...cluster.procs.keys()][0]!;
+          const segs = await fetch(`http://127.0.0.1:${cluster.ports.get(node)!.http}/api/v1/journal/segments?topic=${TOPIC}`).then((r) => r.text(), (e: unknown) => String(e));
+          throw new Error(`${(err as Error).message}: read ${got.map((g) => g.length).join('/')} (last offsets ${last.join('/')}) of ${ends.join('/')}; segments: ${segs}; node logs:\n${cluster.logs()}`);
+        });
+      } finally {
+        await consumer.disconnect();
+      }
 
       for (let p = 0; p < PARTITIONS; p++) {
         assert.deepEqual(offsets[p], offsets[p]!.map((_, i) => BigInt(i)), `partition ${p}: offsets dense from 0`);
