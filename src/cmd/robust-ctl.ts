@@ -19,6 +19,7 @@ commands:
                                      start it with [meta] join = true
   cluster remove-member <id>         remove a meta node from the Raft group
   cluster transfer-leader [<id>]     hand meta leadership to a node (default: the most up to date)
+  cluster rebalance [--dry-run]      even out shard leadership of journal-backed topics over the live brokers
   topic list                         all topics
   topic create <name> [--shards N] [--engine memory|file|journal|s3] [--config key=value,...]
   topic config <name> key=value...   set topic settings, e.g. flush=sync; key= (empty) removes one
@@ -43,7 +44,7 @@ interface Context {
   client: AdminClient;
   output: Output;
   args: string[];
-  options: { shards?: string; engine?: string; config?: string; shard?: string; key?: string; tag?: string; from?: string; max?: string } & MqttCtlOptions;
+  options: { shards?: string; engine?: string; config?: string; shard?: string; key?: string; tag?: string; from?: string; max?: string; 'dry-run'?: boolean } & MqttCtlOptions;
 }
 
 interface Command {
@@ -172,6 +173,18 @@ const COMMANDS: Command[] = [
     },
   },
   {
+    words: ['cluster', 'rebalance'],
+    arity: [0, 0],
+    async run({ client, output, options }) {
+      const dry = options['dry-run'] === true;
+      const res = await client.post<{ moves: Array<{ topic: string; shard: number; from: number; to: number; ok: boolean; error?: string }>; leaders: Record<string, number> }>(`/api/v1/cluster/rebalance${dry ? '?dry_run=true' : ''}`, {});
+      if (output === 'json') return json(res);
+      const head = res.moves.length === 0 ? 'leadership is already even; nothing to move\n' : renderTable(['TOPIC', 'SHARD', 'FROM', 'TO', dry ? 'PLANNED' : 'MOVED'], res.moves.map((m) => [m.topic, m.shard, m.from, m.to, m.ok ? 'yes' : `no: ${m.error ?? ''}`]));
+      const leaders = Object.entries(res.leaders).map(([id, n]) => `node ${id}: ${n}`).join(', ');
+      return `${head}shards led${dry ? ' after the moves' : ''}: ${leaders}\n`;
+    },
+  },
+  {
     words: ['topic', 'list'],
     arity: [0, 0],
     async run({ client, output }) {
@@ -295,6 +308,7 @@ async function main(): Promise<void> {
         position: { type: 'string' },
         password: { type: 'string' },
         superuser: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
         to: { type: 'string' },
         value: { type: 'string' },
         partitions: { type: 'string' },

@@ -90,7 +90,13 @@ export class RobustNode implements NodeView {
       });
     }
     this.metaAgent = new MetaAgent(config, log.child({ service: 'meta-client' }), this.rpcClients);
-    this.journalUpkeep = new JournalMaintenance({ config, agent: this.metaAgent, log: log.child({ service: 'journal-maintenance' }), registry: this.metrics.registry });
+    this.journalUpkeep = new JournalMaintenance({
+      config,
+      agent: this.metaAgent,
+      log: log.child({ service: 'journal-maintenance' }),
+      registry: this.metrics.registry,
+      writerEnd: (shard, segment) => this.storage?.journal?.writerEnd(shard, segment),
+    });
     addJournalRoutes(this.common.admin, this.journalUpkeep);
     addMetaRoutes(this.common.admin, this.metaAdmin());
     addRecordRoutes(this.common.admin, this.recordsAdmin());

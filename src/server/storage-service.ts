@@ -62,6 +62,8 @@ export function shardSpecFor(topic: TopicRecord, shard: number): JournalShardSpe
 export class StorageService implements Service {
   readonly name = 'storage';
   private router: StorageRouter | undefined;
+  /** The journal engine, for the operator surface (replication lag). */
+  journal: JournalEngine | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly warnedEngines = new Set<string>();
   private ready = false;
@@ -107,6 +109,7 @@ export class StorageService implements Service {
       // Peers tell nodes apart by source address when nodes bind distinct loopback/host addresses.
       ...(isSpecificAddress(this.config.bind_host) ? { localAddress: this.config.bind_host } : {}),
     });
+    this.journal = journal;
     const router = new StorageRouter({ memory, file, journal });
     this.router = router;
 

@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import { hash32 } from '../../src/server/kafka-wiring.js';
 import { Cluster, until } from '../support/journal-cluster.js';
 import { kafkaClient } from '../support/kafka.js';
+import { BIN, run } from '../support/server.js';
 
 const TOPIC = 'grouped';
 const GROUP = 'failover-group';
@@ -75,6 +76,10 @@ describe('kafka consumer group through the death of its coordinator', () => {
     const http = cluster.ports.get(dead)!.http;
     const plan = (await (await fetch(`http://127.0.0.1:${http}/api/v1/cluster/rebalance?dry_run=true`, { method: 'POST' })).json()) as { moves: Array<{ to: number }> };
     assert.ok(plan.moves.length >= 1 && plan.moves.every((m) => m.to === dead), `a dry run plans moves to node ${dead}: ${JSON.stringify(plan)}`);
+    const ctl = await run(BIN('robust-ctl'), ['--server', `127.0.0.1:${http}`, 'cluster', 'rebalance', '--dry-run']);
+    assert.equal(ctl.code, 0, ctl.stderr);
+    assert.match(ctl.stdout, /TOPIC\s+SHARD\s+FROM\s+TO\s+PLANNED/);
+    assert.match(ctl.stdout, new RegExp(`shards led after the moves: .*node ${dead}: [1-9]`));
     const done = (await (await fetch(`http://127.0.0.1:${http}/api/v1/cluster/rebalance`, { method: 'POST' })).json()) as { moves: Array<{ ok: boolean }>; leaders: Record<string, number> };
     assert.ok(done.moves.length >= 1 && done.moves.every((m) => m.ok), JSON.stringify(done));
     const counts = Object.values(done.leaders);

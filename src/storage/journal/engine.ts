@@ -390,6 +390,12 @@ export class JournalEngine implements StorageEngine {
     return this.opts.meta.journals().find((j) => j.id === nodeId)?.addr;
   }
 
+  /** Where this node's writer of the shard stands: its open segment and acknowledged end (entries), if it writes it. */
+  writerEnd(shard: string, segment: number): number | undefined {
+    const w = this.shards.get(shard)?.writer;
+    return w && w.segment.segment === segment ? w.lac + 1 : undefined;
+  }
+
   // ------------------------------------------------------------ reads
 
   /** The shard's end: the writer's acknowledged end, or what the replicas report. */
