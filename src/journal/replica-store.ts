@@ -38,7 +38,7 @@ import { RecordTooLargeError, ShardNotFoundError, StorageError, StorageFullError
 import { BATCH_ENTRY_FIXED_BYTES, EOS_BYTES, MIN_BATCH_BYTES, recordBytes } from '../storage/file/commitlog.js';
 import { FileEngine, type FileEngineLog, type FileEngineOptions } from '../storage/file/engine.js';
 import { ALL_SEGMENTS, MAX_FRAME_BYTES, Status, unitEntries, type AddRequest, type ReadRequest, type ReadUnit, type ReplicaState, type SegmentRef, type Unit } from '../storage/journal/protocol.js';
-import type { AppendBatch, AppendRecord, ShardSpec } from '../storage/types.js';
+import type { AppendBatch, AppendRecord, ShardSpec, StoredRecord } from '../storage/types.js';
 
 export interface ReplicaStoreOptions {
   /** The store's directory (e.g. data_dir/journal). */
@@ -118,6 +118,22 @@ const FENCES_FILE = 'fences.json';
 const MERGE_BYTES = 4 * 1024 * 1024;
 /** A read answers at most this many bytes of entries (plus at least one unit). */
 const MAX_READ_BYTES = Math.floor(MAX_FRAME_BYTES / 2);
+
+/**
+ * Replicas are only ever read as whole entries (readEntries); the one thing that
+ * looks inside a stored batch is recovery rebuilding the engine's time index. It
+ * gets each record's place and a timestamp from the v2 batch header (first record:
+ * the first timestamp, the rest: the greatest), without decoding the records.
+ */
+function batchTimestamps(bytes: Buffer, baseOffset: bigint): StoredRecord[] {
+  if (bytes.length < 61) throw new Error(`stored batch of ${bytes.length} bytes is shorter than a batch header`);
+  const count = bytes.readInt32BE(23) + 1;
+  const first = Number(bytes.readBigInt64BE(27));
+  const max = Number(bytes.readBigInt64BE(35));
+  const out: StoredRecord[] = [];
+  for (let i = 0; i < count; i++) out.push({ offset: baseOffset + BigInt(i), timestamp: i === 0 ? first : max, key: null, value: null, headers: [] });
+  return out;
+}
 
 export function replicaName(ref: SegmentRef): string {
   return `${ref.shard}#${ref.segment}`;
@@ -206,6 +222,7 @@ export class ReplicaStore {
       retentionBytes: -1,
       retentionCheckIntervalMs: 0,
       log: opts.log,
+      batchDecoder: batchTimestamps,
       ...(opts.io ? { io: opts.io } : {}),
     });
     const store = new ReplicaStore(opts, engine);

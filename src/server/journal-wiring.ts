@@ -22,7 +22,7 @@ export function journalMetaPort(agent: MetaAgent, nodeId: number): JournalMetaPo
       const out: JournalNode[] = [];
       for (const n of view().nodes.withRole('journal')) {
         const l = n.listeners.find((x) => x.name === 'journal');
-        if (l) out.push({ id: n.id, addr: l.address, state: n.state });
+        if (l) out.push({ id: n.id, addr: l.address, state: n.state, registeredAtMs: n.registeredAtMs });
       }
       return out;
     },

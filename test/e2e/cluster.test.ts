@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it, after } from 'node:test';
 import type { ClusterStatusView } from '../../src/meta/service.js';
 import { kafkaClient } from '../support/kafka.js';
-import { BIN, REPO_ROOT, removeDir, run, startFixedPortNode, tempDir, type ServerProcess } from '../support/server.js';
+import { BIN, REPO_ROOT, removeDir, run, startFixedPortNode, tempDir, until, type ServerProcess } from '../support/server.js';
 
 /**
  * The shipped three-node example (config/cluster/node{1,2,3}.toml) as a user
@@ -29,21 +29,6 @@ async function status(id: number): Promise<ClusterStatusView> {
   const res = await fetch(`http://127.0.0.1:${ADMIN(id)}/api/v1/cluster`, { signal: AbortSignal.timeout(5_000) });
   assert.equal(res.status, 200, await res.clone().text());
   return (await res.json()) as ClusterStatusView;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
 }
 
 async function createTopic(viaNode: number, name: string): Promise<void> {

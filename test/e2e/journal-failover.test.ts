@@ -83,7 +83,10 @@ for (const quorum of [
         const victim = k === KILLS - 1 ? metaLeader : ([1, 2, 3].find((id) => id !== metaLeader && (id + k) % 3 === 0) ?? [1, 2, 3].find((id) => id !== metaLeader)!);
         const before = ackedCount();
         await cluster.kill(victim);
-        await until(`writes acknowledged again after killing node ${victim}`, async () => (ackedCount() > before + 30 ? true : undefined), 60_000);
+        await until(`writes acknowledged again after killing node ${victim}`, async () => (ackedCount() > before + 30 ? true : undefined), 60_000).catch(async (err: unknown) => {
+          const views = await Promise.all([...cluster.procs.keys()].map((id) => cluster.status(id).then((v) => `node ${id} sees leader ${v.leader_id}: ${v.nodes.map((n) => `${n.node_id}=${n.state}`).join(' ')}`, (e: unknown) => `node ${id}: ${String(e)}`)));
+          throw new Error(`${(err as Error).message} (${ackedCount()} acknowledged, ${failedSends} failed sends); ${views.join('; ')}; node logs:\n${cluster.logs(/"level":(40|50|60)|journal/)}`);
+        });
         await cluster.start(victim);
         await until(`node ${victim} alive again`, async () => {
           const v = await cluster.status(victim);
@@ -91,10 +94,13 @@ for (const quorum of [
         }, 20_000);
       }
       const total = ackedCount();
-      await until('more records after the last restart', async () => (ackedCount() > total + 30 ? true : undefined), 60_000);
+      await until('more records after the last restart', async () => (ackedCount() > total + 30 ? true : undefined), 60_000).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message} (${ackedCount()} acknowledged, ${failedSends} failed sends); node logs:\n${cluster.logs(/"level":(40|50|60)|journal/)}`);
+      });
       } finally {
         stopProducing = true;
-        await producing;
+        // A send stuck in kafkajs retries must not hold the test past its verdict.
+        await Promise.race([producing, new Promise((r) => setTimeout(r, 20_000))]);
       }
 
       // Read every partition back from offset 0 with a fresh consumer.

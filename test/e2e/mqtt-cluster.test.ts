@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { MqttRoutesView } from '../../src/admin/mqtt-routes.js';
 import { Inbox, connect, endClient, sleep } from '../support/mqtt.js';
-import { BIN, ServerProcess, freePort, removeDir, run, tempDir } from '../support/server.js';
+import { BIN, ServerProcess, freePort, removeDir, run, tempDir, until } from '../support/server.js';
 
 const HAVE_MOSQUITTO = ['mosquitto_pub', 'mosquitto_sub', 'stdbuf'].every((cmd) => spawnSync(cmd, ['--help'], { stdio: 'ignore' }).error === undefined);
 const IDS = [1, 2, 3] as const;
@@ -97,21 +97,6 @@ async function startCluster(): Promise<void> {
     servers.clear();
     if (attempt >= 3 || !/address (already )?in use|EADDRINUSE|also used by/i.test(String(failed.reason))) throw failed.reason;
   }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
 }
 
 async function routes(id: number): Promise<MqttRoutesView> {

@@ -18,7 +18,7 @@ import type { MqttRoutesView } from '../../src/admin/mqtt-routes.js';
 import type { ClusterStatusView } from '../../src/meta/service.js';
 import { kafkaClient } from '../support/kafka.js';
 import { Inbox, connect, endClient, sleep } from '../support/mqtt.js';
-import { REPO_ROOT, removeDir, startFixedPortNode, tempDir, type ServerProcess } from '../support/server.js';
+import { REPO_ROOT, removeDir, startFixedPortNode, tempDir, type ServerProcess, until } from '../support/server.js';
 
 /** [file name, admin HTTP port], in start order: meta, then journal, then broker. */
 const META: Array<[string, number]> = [
@@ -38,21 +38,6 @@ const BROKERS: Array<[string, number]> = [
 /** The brokers' client ports, from config/separated/broker{1,2}.toml. */
 const B11 = { http: 58280, kafka: 9292, mqtt: 2083 };
 const B12 = { http: 58290, kafka: 9302, mqtt: 2093 };
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-}
 
 async function getJson<T>(httpPort: number, path: string): Promise<T> {
   const res = await fetch(`http://127.0.0.1:${httpPort}${path}`, { signal: AbortSignal.timeout(10_000) });

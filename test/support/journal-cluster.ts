@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import type { ClusterStatusView } from '../../src/meta/service.js';
 import { ServerProcess, freePort, removeDir, tempDir } from './server.js';
 
+export { until } from './server.js';
+
 export interface NodePorts {
   grpc: number;
   http: number;
@@ -102,18 +104,4 @@ grpc_port = 0
   }
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-}
 

@@ -16,7 +16,7 @@
 import { StorageError, OffsetOutOfRangeError, ShardNotFoundError, StorageClosedError } from '../errors.js';
 import type { AppendBatch, AppendOptions, AppendRecord, BatchDecoder, FlushMode, ReadLimits, ShardInfo, ShardSpec, StorageEngine, StoredEntry, StoredRecord } from '../types.js';
 import { JournalClientPool } from './client.js';
-import type { JournalMetaPort, SegmentInfo } from './meta-port.js';
+import type { JournalMetaPort, JournalNode, SegmentInfo } from './meta-port.js';
 import { MetaConflictError } from './meta-port.js';
 import { Op, type ReadUnit, type Response, type Unit } from './protocol.js';
 import { NotEnoughReplicasError, recoverSegment } from './recovery.js';
@@ -301,9 +301,12 @@ export class JournalEngine implements StorageEngine {
     const number = newest ? newest.segment + 1 : 0;
     const r = this.replicationOf(s);
     const now = Date.now();
-    const alive = this.opts.meta.journals().filter((j) => j.state === 'alive' && !((this.suspects.get(j.id) ?? 0) > now));
+    const alive = this.opts.meta.journals().filter((j) => j.state === 'alive' && !this.isSuspect(j, now));
     const size = Math.min(r.ensembleSize, alive.length);
-    if (size < r.ackQuorum) throw new NotEnoughReplicasError(shard, number, alive.length, r.ackQuorum);
+    if (size < r.ackQuorum) {
+      const known = this.opts.meta.journals().map((j) => `${j.id} ${j.state}${this.isSuspect(j, now) ? ', failed a write lately' : ''}`);
+      throw new NotEnoughReplicasError(shard, number, alive.length, r.ackQuorum, `shard ${shard}: a new segment needs ${r.ackQuorum} live journal node(s), ${alive.length} usable (journal nodes: ${known.join('; ') || 'none registered'})`);
+    }
     const ensemble = this.chooseEnsemble(shard, number, alive.map((j) => j.id), size);
     const seg: SegmentInfo = {
       shard,
@@ -332,8 +335,15 @@ export class JournalEngine implements StorageEngine {
     return w;
   }
 
+  /** A journal node that failed one of our writes lately, and has not registered again (restarted) since. */
+  private isSuspect(j: JournalNode, now: number): boolean {
+    const failedAt = this.suspects.get(j.id);
+    if (failedAt === undefined || failedAt + SUSPECT_MS <= now) return false;
+    return !(j.registeredAtMs !== undefined && j.registeredAtMs > failedAt);
+  }
+
   private onWriterBreak(s: Shard, w: SegmentWriter, why: WriterBreak): void {
-    if (why.kind === 'replica') this.suspects.set(why.nodeId, Date.now() + SUSPECT_MS);
+    if (why.kind === 'replica') this.suspects.set(why.nodeId, Date.now());
     if (why.kind !== 'roll') this.opts.log?.warn({ shard: s.spec.shard, segment: w.segment.segment, why }, 'journal: segment writer stopped; sealing it and opening the next');
     if (this.closed || this.shards.get(s.spec.shard) !== s) return;
     // Roll now: pending appends carry over, new ones queue behind the opening.
@@ -344,7 +354,18 @@ export class JournalEngine implements StorageEngine {
   }
 
   private onMetaChange(): void {
+    const now = Date.now();
+    const usable = this.opts.meta.journals().filter((j) => j.state === 'alive' && !this.isSuspect(j, now)).length;
     for (const s of this.shards.values()) {
+      const w = s.writer;
+      // A segment opened on fewer journals than wanted (some were down) rolls once more are back,
+      // so it does not keep taking appends with fewer copies than the topic asks for.
+      if (w?.accepting && this.opts.meta.isWriter(s.spec.shard) && w.segment.ensemble.length < Math.min(this.replicationOf(s).ensembleSize, usable)) {
+        this.opts.log?.info({ shard: s.spec.shard, segment: w.segment.segment, ensemble: w.segment.ensemble, usable }, 'journal: more journal nodes are back; rolling to a segment with the full ensemble');
+        w.stop();
+        void this.writerFor(s).catch((err: unknown) => this.failCarried(s, err));
+        continue;
+      }
       if (s.writer && !this.opts.meta.isWriter(s.spec.shard)) {
         // Leadership moved: stop writing; the new leader fences and seals our segment.
         const w = s.writer;

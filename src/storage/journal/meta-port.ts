@@ -24,6 +24,8 @@ export interface JournalNode {
   /** host:port of its `[journal] tcp_port`. */
   readonly addr: string;
   readonly state: 'alive' | 'suspect' | 'dead';
+  /** When this incarnation registered (a restarted node registers again). */
+  readonly registeredAtMs?: number;
 }
 
 export interface NewSegment {

@@ -17,8 +17,8 @@ import { Op, Status, type ReadUnit, type ReplicaState, type Response, type Unit 
 
 /** Too few replicas answered to know where the segment ends; retried later. */
 export class NotEnoughReplicasError extends StorageError {
-  constructor(shard: string, segment: number, got: number, need: number) {
-    super(`segment ${segment} of shard ${shard}: ${got} of its replicas answered, ${need} are needed to close it safely`, 'not_enough_replicas');
+  constructor(shard: string, segment: number, got: number, need: number, detail?: string) {
+    super(detail ?? `segment ${segment} of shard ${shard}: ${got} of its replicas answered, ${need} are needed to close it safely`, 'not_enough_replicas');
   }
 }
 

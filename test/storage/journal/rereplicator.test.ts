@@ -9,8 +9,6 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { KafkaWriter } from '../../../src/broker/kafka/protocol/writer.js';
 import { encodeRecordBatch } from '../../../src/broker/kafka/records/index.js';
-import { ReplicaStore } from '../../../src/journal/replica-store.js';
-import { JournalServer } from '../../../src/journal/server.js';
 import { decodeStoredBatch } from '../../../src/server/stored-batch.js';
 import { JournalClientPool } from '../../../src/storage/journal/client.js';
 import { JournalEngine } from '../../../src/storage/journal/engine.js';
@@ -19,29 +17,16 @@ import { Op, type ReadUnit, type Response } from '../../../src/storage/journal/p
 import { ReReplicator, underReplicatedSegments, type ReReplicatorOptions } from '../../../src/storage/journal/rereplicator.js';
 import type { AppendBatch, AppendRecord, StoredRecord } from '../../../src/storage/types.js';
 import { makeRoot } from '../file/support.js';
+import { TestJournal, quiet } from './test-journal.js';
 import { TestMeta } from './test-meta.js';
 
 const { newDir, cleanup } = makeRoot('robust-journal-rerepl-');
 after(cleanup);
 
-const quiet = { info() {}, warn() {}, debug() {}, error() {} };
 
-class Journal {
-  server!: JournalServer;
-  store!: ReplicaStore;
-  readonly dir = newDir();
-  constructor(readonly id: number) {}
-
-  async start(): Promise<this> {
-    this.store = await ReplicaStore.open({ dir: this.dir, log: quiet, flushIntervalMs: 50, segmentBytes: 8 * 1024 * 1024 });
-    this.server = new JournalServer({ store: this.store, host: '127.0.0.1', port: 0, log: quiet });
-    await this.server.start();
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    await this.server.stop();
-    await this.store.close();
+class Journal extends TestJournal {
+  constructor(id: number) {
+    super(id, newDir());
   }
 }
 
