@@ -126,7 +126,10 @@ describe('robust-bench against aedes', () => {
     assert.equal(r.totals.acked, r.totals.sent, 'everything published was acknowledged');
     assertLatency(r.latency_ms, 'latency_ms');
     assertLatency(r.ack_latency_ms, 'ack_latency_ms');
-    assert.equal(r.latency_ms!.count, r.received);
+    // The window's edges are read by the main thread while the subscriber's worker counts a read
+    // chunk at a time, so a chunk straddling an edge can be in one count and not the other.
+    assert.ok(Math.abs(r.latency_ms!.count - r.received) <= 64, `latency samples ${r.latency_ms!.count} ≈ received in the window ${r.received}`);
+    assert.ok(r.latency_ms!.count > 10_000, 'a latency sample per message received in the window');
     assert.ok(r.broker, 'broker figures with --broker-pid');
     assert.equal(typeof r.broker.cpu_us_per_msg, 'number');
     assert.ok(r.broker.cpu_percent > 0);
