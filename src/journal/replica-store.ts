@@ -135,6 +135,11 @@ function batchTimestamps(bytes: Buffer, baseOffset: bigint): StoredRecord[] {
   return out;
 }
 
+/** A replica's bookkeeping: recovered from the engine (`created`) or new on its first add. */
+function newReplica(ref: SegmentRef, name: string, end: number, created: boolean): Replica {
+  return { ref, name, end, expectedEnd: end, lac: -1, created, sync: undefined, queue: [], running: false, pumping: undefined, call: undefined, inflight: 0, endUnknown: false, deleted: false };
+}
+
 export function replicaName(ref: SegmentRef): string {
   return `${ref.shard}#${ref.segment}`;
 }
@@ -236,22 +241,7 @@ export class ReplicaStore {
         }
         const info = await engine.shardInfo(name);
         const end = Number(info.endOffset);
-        store.replicas.set(name, {
-          ref,
-          name,
-          end,
-          expectedEnd: end,
-          lac: -1,
-          created: true,
-          sync: undefined,
-          queue: [],
-          running: false,
-          pumping: undefined,
-          call: undefined,
-          inflight: 0,
-          endUnknown: false,
-          deleted: false,
-        });
+        store.replicas.set(name, newReplica(ref, name, end, true));
       }
     } catch (err) {
       await engine.close().catch(() => undefined);
@@ -315,22 +305,7 @@ export class ReplicaStore {
 
     if (!r && units.length === 0) return done(Status.Ok, ''); // an empty add creates no replica
     if (!r) {
-      r = {
-        ref: { shard: req.shard, segment: req.segment },
-        name,
-        end: 0,
-        expectedEnd: 0,
-        lac: -1,
-        created: false,
-        sync: undefined,
-        queue: [],
-        running: false,
-        pumping: undefined,
-        call: undefined,
-        inflight: 0,
-        endUnknown: false,
-        deleted: false,
-      };
+      r = newReplica({ shard: req.shard, segment: req.segment }, name, 0, false);
       this.replicas.set(name, r);
     }
     if (req.lac > r.lac) r.lac = req.lac;

@@ -460,16 +460,16 @@ export class ReReplicator {
     const keys = new Set<string>();
     const dead = new Set(underReplicatedSegments(all, meta.journals()).flatMap((u) => u.missing));
     let budget = this.opts.auditPerPass ?? 256;
-    const todo: SegmentInfo[] = [];
+    const toCheck: SegmentInfo[] = [];
     for (const s of all) {
       if (s.state !== 'sealed' || (s.lastEntry ?? -1) < 0) continue;
       const key = `${s.shard}#${s.segment}:${s.ensemble.join(',')}:${s.lastEntry}`;
       keys.add(key);
       if (this.verified.has(key) || s.ensemble.some((id) => dead.has(id))) continue;
-      if (budget-- > 0) todo.push(s);
+      if (budget-- > 0) toCheck.push(s);
     }
     for (const k of [...this.verified]) if (!keys.has(k)) this.verified.delete(k);
-    for (const s of todo) {
+    for (const s of toCheck) {
       this.checkRunning();
       if (await this.auditOne(s)) this.verified.add(`${s.shard}#${s.segment}:${s.ensemble.join(',')}:${s.lastEntry}`);
     }
