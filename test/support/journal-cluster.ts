@@ -43,8 +43,8 @@ data_dir = "${join(this.dir, `n${id}`, 'data')}"
 format = "json"
 
 [meta]
-node_suspect_ms = 1500
-node_dead_ms = 4000
+node_suspect_ms = 3000
+node_dead_ms = 6000
 
 [storage]
 default_engine = "journal"
