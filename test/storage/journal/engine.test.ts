@@ -11,7 +11,7 @@ import { decodeStoredBatch } from '../../../src/server/stored-batch.js';
 import { JournalEngine, NotWriterError } from '../../../src/storage/journal/engine.js';
 import type { AppendBatch, AppendRecord, StoredRecord } from '../../../src/storage/types.js';
 import { makeRoot } from '../file/support.js';
-import { TestJournal, quiet } from './test-journal.js';
+import { TestJournal, quiet, readAll } from './test-journal.js';
 import { TestMeta } from './test-meta.js';
 
 const { newDir, cleanup } = makeRoot('robust-journal-engine-');
@@ -52,17 +52,6 @@ function batchOf(records: AppendRecord[]): AppendBatch {
   const w = new KafkaWriter();
   encodeRecordBatch(w, { baseOffset: 0n, compression: 'none', records: records.map((r, i) => ({ ...r, offset: BigInt(i) })) });
   return { bytes: w.toBuffer(), count: records.length, firstTimestamp: records[0]!.timestamp, maxTimestamp: records.at(-1)!.timestamp };
-}
-
-async function readAll(e: JournalEngine, shard: string): Promise<StoredRecord[]> {
-  const out: StoredRecord[] = [];
-  let at = 0n;
-  for (;;) {
-    const got = await e.read(shard, at, { maxRecords: 500, maxBytes: 1 << 20 });
-    if (got.length === 0) return out;
-    out.push(...got);
-    at = got.at(-1)!.offset + 1n;
-  }
 }
 
 function values(records: StoredRecord[]): string[] {

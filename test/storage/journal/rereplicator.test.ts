@@ -17,7 +17,7 @@ import { Op, type ReadUnit, type Response } from '../../../src/storage/journal/p
 import { ReReplicator, underReplicatedSegments, type ReReplicatorOptions } from '../../../src/storage/journal/rereplicator.js';
 import type { AppendBatch, AppendRecord, StoredRecord } from '../../../src/storage/types.js';
 import { makeRoot } from '../file/support.js';
-import { TestJournal, quiet } from './test-journal.js';
+import { TestJournal, quiet, readAll } from './test-journal.js';
 import { TestMeta } from './test-meta.js';
 
 const { newDir, cleanup } = makeRoot('robust-journal-rerepl-');
@@ -116,17 +116,6 @@ function sameUnits(a: ReadUnit[], b: ReadUnit[], what: string): void {
       assert.deepEqual(u.record, v.record, `${what}: unit ${i} record`);
     }
   });
-}
-
-async function readAll(e: JournalEngine, shard: string): Promise<StoredRecord[]> {
-  const out: StoredRecord[] = [];
-  let at = 0n;
-  for (;;) {
-    const got = await e.read(shard, at, { maxRecords: 500, maxBytes: 1 << 20 });
-    if (got.length === 0) return out;
-    out.push(...got);
-    at = got.at(-1)!.offset + 1n;
-  }
 }
 
 function reReplicator(meta: TestMeta, extra: Partial<ReReplicatorOptions> = {}): ReReplicator {

@@ -1,6 +1,8 @@
 /** A journal node in process for tests: a ReplicaStore behind a JournalServer on 127.0.0.1, free port. */
 import { ReplicaStore } from '../../../src/journal/replica-store.js';
 import { JournalServer } from '../../../src/journal/server.js';
+import type { JournalEngine } from '../../../src/storage/journal/engine.js';
+import type { StoredRecord } from '../../../src/storage/types.js';
 
 export const quiet = { info() {}, warn() {}, debug() {}, error() {} };
 
@@ -24,5 +26,17 @@ export class TestJournal {
   async stop(): Promise<void> {
     await this.server.stop();
     await this.store.close();
+  }
+}
+
+/** Every record of a shard, read from offset 0 in chunks. */
+export async function readAll(e: JournalEngine, shard: string): Promise<StoredRecord[]> {
+  const out: StoredRecord[] = [];
+  let at = 0n;
+  for (;;) {
+    const got = await e.read(shard, at, { maxRecords: 500, maxBytes: 1 << 20 });
+    if (got.length === 0) return out;
+    out.push(...got);
+    at = got.at(-1)!.offset + 1n;
   }
 }
