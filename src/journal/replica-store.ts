@@ -37,8 +37,17 @@ import { isNotFound, writeFileAtomic } from '../common/fs-util.js';
 import { RecordTooLargeError, ShardNotFoundError, StorageError, StorageFullError } from '../storage/errors.js';
 import { BATCH_ENTRY_FIXED_BYTES, EOS_BYTES, MIN_BATCH_BYTES, recordBytes } from '../storage/file/commitlog.js';
 import { FileEngine, type FileEngineLog, type FileEngineOptions } from '../storage/file/engine.js';
-import { ALL_SEGMENTS, MAX_FRAME_BYTES, Status, unitEntries, type AddRequest, type ReadRequest, type ReadUnit, type ReplicaState, type SegmentRef, type Unit } from '../storage/journal/protocol.js';
+import { ALL_SEGMENTS, MAX_FRAME_BYTES, Status, unitEntries, type AddRequest, type EntryUnit, type ReadRequest, type ReadUnit, type ReplicaState, type SegmentRef, type Unit } from '../storage/journal/protocol.js';
 import type { AppendBatch, AppendRecord, ShardSpec, StoredRecord } from '../storage/types.js';
+import { holeBatch, isHoleBatch } from './hole-marker.js';
+
+/** A unit as the engine stores it: a hole becomes a marker batch (hole-marker.ts). */
+type StoredUnit = EntryUnit;
+
+function toStored(units: Unit[]): StoredUnit[] {
+  if (!units.some((u) => u.kind === 'hole')) return units as StoredUnit[];
+  return units.map((u) => (u.kind === 'hole' ? { kind: 'batch', batch: holeBatch(u.count) } : u));
+}
 
 export interface ReplicaStoreOptions {
   /** The store's directory (e.g. data_dir/journal). */
@@ -73,7 +82,7 @@ export type ReplicaInfo = SegmentRef & ReplicaState;
 
 /** A queued add: its units not yet written, from `next` on. */
 interface PendingAdd {
-  units: Unit[];
+  units: StoredUnit[];
   epoch: number;
   sync: boolean;
   /** Units [0, next) are written. */
@@ -283,6 +292,8 @@ export class ReplicaStore {
     const expected = r ? r.expectedEnd : 0;
     if (req.firstEntry > expected) return done(Status.Gap, `${refText(req)}: add starts at entry ${req.firstEntry}, the replica ends at ${expected}`, r);
 
+    // A hole of no entries would pass for a resent unit below: refuse it first.
+    if (req.units.some((u) => u.kind === 'hole' && !(Number.isInteger(u.count) && u.count >= 1))) return done(Status.BadRequest, `${refText(req)}: a hole covers 1.. entries`, r);
     // Units wholly below expectedEnd were accepted before: skip them (entries are immutable).
     let entry = req.firstEntry;
     let i = 0;
@@ -314,7 +325,7 @@ export class ReplicaStore {
     r.expectedEnd += count;
     const replica = r;
     return new Promise<StoreResult>((resolve) => {
-      replica.queue.push({ units, epoch: req.epoch, sync: req.sync, next: 0, issued: 0, done: false, resolve });
+      replica.queue.push({ units: toStored(units), epoch: req.epoch, sync: req.sync, next: 0, issued: 0, done: false, resolve });
       if (!replica.running) {
         replica.running = true;
         replica.pumping = this.pump(replica);
@@ -325,12 +336,16 @@ export class ReplicaStore {
   /** Why the engine would refuse this unit (checked before anything of the add is queued), or undefined. */
   private checkUnit(u: Unit, nameLen: number): string | undefined {
     let size: number;
-    if (u.kind === 'batch') {
+    if (u.kind === 'hole') {
+      if (!Number.isInteger(u.count) || u.count < 1 || u.count > 0x7fffffff) return `a hole covers 1.. entries, got ${u.count}`;
+      size = BATCH_ENTRY_FIXED_BYTES + nameLen + MIN_BATCH_BYTES;
+    } else if (u.kind === 'batch') {
       const b = u.batch;
       if (b.bytes.length < MIN_BATCH_BYTES) return `a batch must be at least ${MIN_BATCH_BYTES} bytes, got ${b.bytes.length}`;
       if (b.bytes[16] !== 2) return `a batch must be in the v2 layout (magic 2), got magic ${b.bytes[16]}`;
       if (b.bytes.readInt32BE(8) !== b.bytes.length - 12) return 'a batch length field does not match its bytes';
       if (!Number.isInteger(b.count) || b.count < 1 || b.count > 0x7fffffff) return `a batch holds 1.. records, got ${b.count}`;
+      if (isHoleBatch(b.bytes)) return 'a batch must not have a negative record count (it is how holes are stored)';
       size = BATCH_ENTRY_FIXED_BYTES + nameLen + b.bytes.length;
     } else {
       try {
@@ -477,7 +492,10 @@ export class ReplicaStore {
       });
       const units: ReadUnit[] = [];
       for (const e of entries) {
-        if (e.kind === 'batch') units.push({ kind: 'batch', entry: Number(e.baseOffset), count: e.count, bytes: e.bytes });
+        if (e.kind === 'batch') {
+          if (isHoleBatch(e.bytes)) units.push({ kind: 'hole', entry: Number(e.baseOffset), count: e.count });
+          else units.push({ kind: 'batch', entry: Number(e.baseOffset), count: e.count, bytes: e.bytes });
+        }
         else {
           const { offset, ...record } = e.record;
           units.push({ kind: 'record', entry: Number(offset), record });

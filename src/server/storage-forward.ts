@@ -55,7 +55,7 @@ export function addStorageForwardService(server: RpcServer, storage: () => Stora
 
 function toRecord(u: Unit): AppendRecord {
   if (u.kind === 'record') return u.record;
-  throw new StorageError('a forwarded append mixes batches and records', 'bad_request');
+  throw new StorageError(`a forwarded append must be all batches or all records, got a ${u.kind} unit among them`, 'bad_request');
 }
 
 /** The journal engine's forwarder: sends an append to the leader's node. */

@@ -103,6 +103,7 @@ export class StorageService implements Service {
       defaults: { ensembleSize: this.config.journal.ensemble_size, writeQuorum: this.config.journal.write_quorum, ackQuorum: this.config.journal.ack_quorum },
       flush: c.flush,
       segmentBytes: this.config.journal.segment_size_bytes,
+      stripeBytes: this.config.journal.stripe_bytes,
       batchDecoder: decodeStoredBatch,
       log: this.log,
       ...(this.forward ? { forward: this.forward } : {}),

@@ -137,6 +137,37 @@ describe('ReplicaStore', () => {
     await store.close();
   });
 
+  it('stores holes (striped segments) as entries of their own, read back as holes, across a reopen', async () => {
+    const dir = newDir();
+    let store = await openStore(dir);
+    const first = await store.add(addReq('h-0', 0, 0, [recordUnit(0), { kind: 'hole', count: 3 }, batchUnit(4, 2)]));
+    assert.equal(first.status, Status.Ok, first.message);
+    assert.equal(first.state.end, 6, 'a hole advances the end like data');
+    // A resend of a hole is skipped like any unit; the next add must start at the end.
+    assert.equal((await store.add(addReq('h-0', 0, 1, [{ kind: 'hole', count: 3 }]))).status, Status.Ok);
+    assert.equal((await store.add(addReq('h-0', 0, 7, [recordUnit(7)]))).status, Status.Gap);
+    assert.equal((await store.add(addReq('h-0', 0, 6, [{ kind: 'hole', count: 1 }, recordUnit(7)]))).state.end, 8);
+    const shape = (units: ReadUnit[]) => units.map((u) => [u.kind, u.entry, unitEntries(u)]);
+    const want = [['record', 0, 1], ['hole', 1, 3], ['batch', 4, 2], ['hole', 6, 1], ['record', 7, 1]];
+    assert.deepEqual(shape(await readUnits(store, 'h-0', 0)), want);
+    // A read from inside a hole answers the hole.
+    const mid = await store.read({ op: Op.Read, shard: 'h-0', segment: 0, fromEntry: 2, maxEntries: 1, maxBytes: 1 << 20 });
+    assert.deepEqual(shape(mid.units), [['hole', 1, 3]]);
+    await store.close();
+    store = await openStore(dir);
+    assert.deepEqual(shape(await readUnits(store, 'h-0', 0)), want, 'the same after a reopen');
+    assert.equal((await store.info({ shard: 'h-0', segment: 0 })).state.end, 8);
+    // A batch that looks like a stored hole (negative record count) is refused, as is an empty hole.
+    const fake = batchOf([rec(8, false)]);
+    const bytes = Buffer.from(fake.bytes);
+    bytes.writeInt32BE(-1, 57);
+    const r = await store.add(addReq('h-0', 0, 8, [{ kind: 'batch', batch: { ...fake, bytes } }]));
+    assert.equal(r.status, Status.BadRequest);
+    assert.match(r.message, /negative record count/);
+    assert.equal((await store.add(addReq('h-0', 0, 8, [{ kind: 'hole', count: 0 }]))).status, Status.BadRequest);
+    await store.close();
+  });
+
   it('refuses malformed units before anything of the add is written', async () => {
     const store = await openStore(newDir(), { segmentBytes: 64 * 1024 });
     const bad = batchOf([rec(0, false)]);

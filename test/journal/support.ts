@@ -65,6 +65,7 @@ export function unitRecords(units: ReadUnit[]): StoredRecord[] {
   const out: StoredRecord[] = [];
   for (const u of units) {
     if (u.kind === 'batch') out.push(...decodeStoredBatch(u.bytes, BigInt(u.entry)));
+    else if (u.kind === 'hole') throw new Error(`entries ${u.entry}..${u.entry + u.count - 1} are a hole here`);
     else out.push({ ...u.record, offset: BigInt(u.entry) });
   }
   return out;

@@ -83,6 +83,8 @@ const journalSection = z
     ensemble_size: z.int().min(1).max(16).default(3),
     write_quorum: z.int().min(1).max(16).default(3),
     ack_quorum: z.int().min(1).max(16).default(2),
+    /** Striping (ensemble_size > write_quorum): bytes written to one write set before the next takes over. */
+    stripe_bytes: z.int().min(1).default(64 * 1024),
     /** Re-replication of sealed segments (brokers): copy rate limit in bytes per second; 0 = unlimited. */
     rereplicate_bytes_per_sec: z.int().min(0).default(32 * 1024 * 1024),
   })

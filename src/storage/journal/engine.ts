@@ -18,7 +18,8 @@ import type { AppendBatch, AppendOptions, AppendRecord, BatchDecoder, FlushMode,
 import { JournalClientPool } from './client.js';
 import type { JournalMetaPort, JournalNode, SegmentInfo } from './meta-port.js';
 import { MetaConflictError } from './meta-port.js';
-import { Op, type ReadUnit, type Response, type Unit } from './protocol.js';
+import { Op, type EntryUnit, type Response, type Unit } from './protocol.js';
+import { readUnion, type DataUnit } from './union-read.js';
 import { NotEnoughReplicasError, recoverSegment } from './recovery.js';
 import { SegmentWriter, type CachedUnit, type PendingAppend, type WriterBreak } from './segment-writer.js';
 
@@ -55,6 +56,8 @@ export interface JournalEngineOptions {
   pool?: JournalClientPool;
   /** Bytes of acknowledged entries a writer keeps per shard for tail reads (default 8 MiB). */
   tailCacheBytes?: number;
+  /** Striped segments (E > Qw): bytes appended to one write set before the next takes over (default 64 KiB). */
+  stripeBytes?: number;
   /** How long an append waits for a writable segment before failing (default 15 s). */
   openTimeoutMs?: number;
   /** Source address of connections to journal nodes (the node's bind host, when it is a specific address). */
@@ -165,14 +168,14 @@ export class JournalEngine implements StorageEngine {
   // ------------------------------------------------------------ appends
 
   append(shard: string, records: AppendRecord[], opts?: AppendOptions): Promise<{ baseOffset: bigint }> {
-    const units: Unit[] = records.map((record) => ({ kind: 'record', record }));
+    const units: EntryUnit[] = records.map((record) => ({ kind: 'record', record }));
     let bytes = 0;
     for (const r of records) bytes += (r.value?.length ?? 0) + (r.key?.length ?? 0) + 32;
     return this.appendUnits(shard, units, records.length, bytes, opts);
   }
 
   appendBatches(shard: string, batches: AppendBatch[], opts?: AppendOptions): Promise<{ baseOffset: bigint }> {
-    const units: Unit[] = batches.map((batch) => ({ kind: 'batch', batch }));
+    const units: EntryUnit[] = batches.map((batch) => ({ kind: 'batch', batch }));
     let count = 0;
     let bytes = 0;
     for (const b of batches) {
@@ -182,7 +185,7 @@ export class JournalEngine implements StorageEngine {
     return this.appendUnits(shard, units, count, bytes, opts);
   }
 
-  private appendUnits(shard: string, units: Unit[], count: number, bytes: number, opts?: AppendOptions): Promise<{ baseOffset: bigint }> {
+  private appendUnits(shard: string, units: EntryUnit[], count: number, bytes: number, opts?: AppendOptions): Promise<{ baseOffset: bigint }> {
     let s: Shard;
     try {
       s = this.shardOf(shard);
@@ -308,12 +311,14 @@ export class JournalEngine implements StorageEngine {
       throw new NotEnoughReplicasError(shard, number, alive.length, r.ackQuorum, `shard ${shard}: a new segment needs ${r.ackQuorum} live journal node(s), ${alive.length} usable (journal nodes: ${known.join('; ') || 'none registered'})`);
     }
     const ensemble = this.chooseEnsemble(shard, number, alive.map((j) => j.id), size);
+    // With fewer journals than E alive, the segment is striped less (or not at all), never over fewer than Qa nodes.
+    const writeQuorum = Math.min(r.writeQuorum, ensemble.length);
     const seg: SegmentInfo = {
       shard,
       segment: number,
       ensemble,
-      writeQuorum: ensemble.length,
-      ackQuorum: Math.min(r.ackQuorum, ensemble.length),
+      writeQuorum,
+      ackQuorum: Math.min(r.ackQuorum, writeQuorum),
       epoch: 1,
       startOffset,
       state: 'open',
@@ -327,6 +332,7 @@ export class JournalEngine implements StorageEngine {
       flush: s.spec.flush ?? this.opts.flush,
       segmentBytes: this.opts.segmentBytes,
       cacheBytes: this.opts.tailCacheBytes ?? 8 * 1024 * 1024,
+      ...(this.opts.stripeBytes !== undefined ? { stripeBytes: this.opts.stripeBytes } : {}),
       onBreak: (why) => this.onWriterBreak(s, w, why),
       onAck: (lac) => this.wake(s, seg.startOffset + lac + 1),
     });
@@ -384,8 +390,7 @@ export class JournalEngine implements StorageEngine {
     const ensembleSize = o.ensembleSize ?? d.ensembleSize;
     const writeQuorum = Math.min(o.writeQuorum ?? d.writeQuorum, ensembleSize);
     const ackQuorum = Math.min(o.ackQuorum ?? d.ackQuorum, writeQuorum);
-    // Entries are fully replicated: a segment's ensemble is its write quorum (striping E > Qw is not built).
-    return { ensembleSize: writeQuorum, writeQuorum, ackQuorum };
+    return { ensembleSize, writeQuorum, ackQuorum };
   }
 
   /** This node first when it is a journal (local reads and writes), then a rotation that spreads segments. */
@@ -500,34 +505,23 @@ export class JournalEngine implements StorageEngine {
     return out;
   }
 
-  /** Reads units of a segment from a replica that holds them: this node first, then the others. */
-  private async readReplica(seg: SegmentInfo, fromEntry: number, limitEntry: number, limits: ReadLimits): Promise<ReadUnit[]> {
+  /**
+   * Reads units of a segment from replicas that hold them: this node first, then
+   * the others (with striping, a hole on one is read from the next).
+   */
+  private async readReplica(seg: SegmentInfo, fromEntry: number, limitEntry: number, limits: ReadLimits): Promise<DataUnit[]> {
     const self = this.opts.meta.nodeId;
     const order = seg.ensemble.includes(self) ? [self, ...seg.ensemble.filter((id) => id !== self)] : [...seg.ensemble];
-    let lastErr: unknown;
-    for (const id of order) {
-      const addr = this.addrOf(id);
-      if (!addr) continue;
-      try {
-        const res = await this.pool.get(id, addr).call<Extract<Response, { op: Op.Read }>>({
-          op: Op.Read,
-          shard: seg.shard,
-          segment: seg.segment,
-          fromEntry,
-          maxEntries: Math.max(1, Math.min(limits.maxRecords, limitEntry - fromEntry)),
-          maxBytes: Math.max(1, Math.min(limits.maxBytes, 64 * 1024 * 1024)),
-        });
-        // A replica that lags (it missed the tail before the segment was sealed) is skipped, not trusted.
-        if (res.units.length === 0 && res.state.end <= fromEntry) continue;
-        return res.units;
-      } catch (err) {
-        lastErr = err;
-      }
-    }
-    throw new StorageError(`no replica of segment ${seg.segment} of shard ${seg.shard} could serve entry ${fromEntry}: ${String((lastErr as Error)?.message ?? 'none holds it')}`, 'journal_unavailable');
+    const got = await readUnion({ pool: this.pool, addrOf: (id) => this.addrOf(id) }, seg, order, fromEntry, {
+      limitEntry,
+      maxEntries: Math.max(1, limits.maxRecords),
+      maxBytes: Math.max(1, Math.min(limits.maxBytes, 64 * 1024 * 1024)),
+    });
+    if (got.units.length > 0) return got.units;
+    throw new StorageError(`no replica of segment ${seg.segment} of shard ${seg.shard} could serve entry ${fromEntry}: ${got.problems.join('; ') || 'none holds it'}`, 'journal_unavailable');
   }
 
-  private toEntries(base: number, units: ReadUnit[], limitEntry: number, limits: ReadLimits): StoredEntry[] {
+  private toEntries(base: number, units: DataUnit[], limitEntry: number, limits: ReadLimits): StoredEntry[] {
     const out: StoredEntry[] = [];
     let records = 0;
     for (const u of units) {

@@ -7,6 +7,12 @@
  * stored Kafka batch is one *unit* that covers `count` consecutive entries; a
  * single record is a unit of one entry.
  *
+ * STRIPING (ensemble E larger than write quorum Qw): each append goes to the Qw
+ * replicas of its write set; the others get a *hole* unit in its place, which
+ * says "these entries are not held here". Every replica still sees every entry
+ * id in order (data or hole), so the in-order add checks stay as they are, and
+ * a reader that meets a hole asks another replica.
+ *
  * Frame: u32 length of the rest | u8 type | u32 correlation id | body.
  * Every request is answered by one response frame carrying the same correlation
  * id and the request's type with the high bit set; a connection may have many
@@ -66,12 +72,17 @@ export const STATUS_NAMES: Record<Status, string> = {
 /** One unit of a segment: a stored batch (covers `count` entries) or one record. */
 export type Unit =
   | { kind: 'batch'; batch: AppendBatch }
-  | { kind: 'record'; record: AppendRecord };
+  | { kind: 'record'; record: AppendRecord }
+  | { kind: 'hole'; count: number };
+
+/** A unit that carries entries: what an append is made of (holes exist only on the wire and in replicas). */
+export type EntryUnit = Exclude<Unit, { kind: 'hole' }>;
 
 /** A unit read back: its first entry id within the segment. */
 export type ReadUnit =
   | { kind: 'batch'; entry: number; count: number; bytes: Buffer }
-  | { kind: 'record'; entry: number; record: Omit<StoredRecord, 'offset'> };
+  | { kind: 'record'; entry: number; record: Omit<StoredRecord, 'offset'> }
+  | { kind: 'hole'; entry: number; count: number };
 
 export interface SegmentRef {
   shard: string;
@@ -231,11 +242,13 @@ function writeRecordBody(w: FrameWriter, r: Omit<StoredRecord, 'offset'>): void 
 
 const UNIT_BATCH = 1;
 const UNIT_RECORD = 2;
+const UNIT_HOLE = 3;
 
 function unitsSizeHint(units: readonly Unit[]): number {
   let n = 64;
   for (const u of units) {
     if (u.kind === 'batch') n += u.batch.bytes.length + 32;
+    else if (u.kind === 'hole') n += 8;
     else n += (u.record.value?.length ?? 0) + (u.record.key?.length ?? 0) + 64;
   }
   return n;
@@ -249,6 +262,8 @@ export function encodeRequest(correlationId: number, req: Request): Buffer {
       for (const u of req.units) {
         if (u.kind === 'batch') {
           w.u8(UNIT_BATCH).u32(u.batch.count).i64(u.batch.firstTimestamp).i64(u.batch.maxTimestamp).bytes(u.batch.bytes);
+        } else if (u.kind === 'hole') {
+          w.u8(UNIT_HOLE).u32(u.count);
         } else {
           w.u8(UNIT_RECORD);
           writeRecordBody(w, u.record);
@@ -273,7 +288,7 @@ function writeState(w: FrameWriter, s: ReplicaState): void {
 }
 
 export function encodeResponse(correlationId: number, res: Response): Buffer {
-  const hint = res.op === Op.Read ? res.units.reduce((n, u) => n + (u.kind === 'batch' ? u.bytes.length + 24 : (u.record.value?.length ?? 0) + (u.record.key?.length ?? 0) + 64), 64) : 128;
+  const hint = res.op === Op.Read ? res.units.reduce((n, u) => n + (u.kind === 'batch' ? u.bytes.length + 24 : u.kind === 'hole' ? 16 : (u.record.value?.length ?? 0) + (u.record.key?.length ?? 0) + 64), 64) : 128;
   const w = frameStart(res.op | RESPONSE_BIT, correlationId, hint);
   w.u8(res.status).str(res.message.length > 1000 ? res.message.slice(0, 1000) : res.message);
   switch (res.op) {
@@ -287,6 +302,7 @@ export function encodeResponse(correlationId: number, res: Response): Buffer {
       w.u32(res.units.length);
       for (const u of res.units) {
         if (u.kind === 'batch') w.u8(UNIT_BATCH).i64(u.entry).u32(u.count).bytes(u.bytes);
+        else if (u.kind === 'hole') w.u8(UNIT_HOLE).i64(u.entry).u32(u.count);
         else {
           w.u8(UNIT_RECORD).i64(u.entry);
           writeRecordBody(w, u.record);
@@ -428,6 +444,10 @@ export function decodeRequest(buf: Buffer, head: FrameHead): Request {
           units.push({ kind: 'batch', batch: { bytes, count, firstTimestamp, maxTimestamp } });
         } else if (kind === UNIT_RECORD) {
           units.push({ kind: 'record', record: readRecordBody(r) });
+        } else if (kind === UNIT_HOLE) {
+          const count = r.u32('hole count');
+          if (count < 1) throw new JournalProtocolError('hole unit of no entries');
+          units.push({ kind: 'hole', count });
         } else throw new JournalProtocolError(`unknown unit kind ${kind}`);
       }
       req = { op: Op.Add, shard, segment, epoch, sync, lac, firstEntry, units };
@@ -483,6 +503,11 @@ export function decodeResponse(buf: Buffer, head: FrameHead): Response {
         } else if (kind === UNIT_RECORD) {
           const entry = r.i64('unit entry');
           units.push({ kind: 'record', entry, record: readRecordBody(r) });
+        } else if (kind === UNIT_HOLE) {
+          const entry = r.i64('unit entry');
+          const count = r.u32('hole count');
+          if (count < 1) throw new JournalProtocolError('hole unit of no entries');
+          units.push({ kind: 'hole', entry, count });
         } else throw new JournalProtocolError(`unknown unit kind ${kind}`);
       }
       res = { op, status, message, state, units };
@@ -507,5 +532,7 @@ export function decodeResponse(buf: Buffer, head: FrameHead): Response {
 
 /** Entries a unit covers. */
 export function unitEntries(u: Unit | ReadUnit): number {
-  return u.kind === 'batch' ? ('batch' in u ? u.batch.count : u.count) : 1;
+  if (u.kind === 'record') return 1;
+  if (u.kind === 'hole') return u.count;
+  return 'batch' in u ? u.batch.count : u.count;
 }

@@ -2,18 +2,22 @@
  * Closing the open segment of a writer that is gone (BookKeeper ledger
  * recovery): raise the segment's epoch in meta, fence its replicas at that
  * epoch so the old writer can no longer reach an ack quorum, find the furthest
- * entry any answering replica holds, copy the missing tail to the replicas that
- * lag, and seal the segment there.
+ * entry the answering replicas hold as data with nothing missing before it,
+ * copy the missing tail to the replicas that lag, and seal the segment there.
  *
- * Why the furthest entry: an acknowledged entry is on at least Qa replicas, so
- * among any E - Qa + 1 replicas at least one holds it. Entries past the last
- * acknowledged one may be included too; nobody was told they were written, and
- * once sealed they are readable like the rest (never lost, never duplicated).
+ * Why that entry: an acknowledged entry is on at least Qa replicas of its write
+ * set, so among any E - Qa + 1 replicas at least one holds it; the first entry
+ * none of them holds was not acknowledged, nor (acks go in order) any after it.
+ * Entries past the last acknowledged one may be included too; nobody was told
+ * they were written, and once sealed they are readable like the rest (never
+ * lost, never duplicated). With striping a replica outside an entry's write set
+ * holds a hole there; the data is read from one that has it.
  */
 import { StorageError } from '../errors.js';
 import type { JournalClientPool } from './client.js';
 import { MetaConflictError, type JournalMetaPort, type SegmentInfo } from './meta-port.js';
-import { Op, Status, type ReadUnit, type ReplicaState, type Response, type Unit } from './protocol.js';
+import { Op, Status, type EntryUnit, type ReplicaState } from './protocol.js';
+import { readUnion, type DataUnit } from './union-read.js';
 
 /** Too few replicas answered to know where the segment ends; retried later. */
 export class NotEnoughReplicasError extends StorageError {
@@ -39,33 +43,42 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** The entry's timestamps, read from the v2 batch header (first at byte 27, max at 35). */
-export function readUnitToUnit(u: ReadUnit): Unit {
+export function readUnitToUnit(u: DataUnit): EntryUnit {
   if (u.kind === 'record') return { kind: 'record', record: u.record };
   const firstTimestamp = Number(u.bytes.readBigInt64BE(27));
   const maxTimestamp = Number(u.bytes.readBigInt64BE(35));
   return { kind: 'batch', batch: { bytes: u.bytes, count: u.count, firstTimestamp, maxTimestamp } };
 }
 
-/** Copies entries [from, to) of a segment from one replica to another, with the recovery epoch. */
-async function copyTail(ctx: RecoveryContext, seg: SegmentInfo, epoch: number, source: number, target: number, from: number, to: number): Promise<void> {
-  const src = ctx.pool.get(source, ctx.addrOf(source) ?? '');
-  const dst = ctx.pool.get(target, ctx.addrOf(target) ?? '');
+/**
+ * Reads the tail [from, to) as data from the answering replicas (furthest first;
+ * with striping, a hole on one is read from another) and adds each chunk to the
+ * replicas that lack it. Returns where the data stops: the segment's end.
+ */
+async function completeTail(ctx: RecoveryContext, seg: SegmentInfo, epoch: number, live: Array<{ nodeId: number; state: ReplicaState }>, from: number, to: number): Promise<number> {
+  const sources = [...live].sort((a, b) => b.state.end - a.state.end).map((l) => l.nodeId);
+  const pos = new Map(live.map((l) => [l.nodeId, l.state.end]));
   let at = from;
   while (at < to) {
-    const res = await src.call<Extract<Response, { op: Op.Read }>>({ op: Op.Read, shard: seg.shard, segment: seg.segment, fromEntry: at, maxEntries: Math.min(COPY_MAX_ENTRIES, to - at), maxBytes: COPY_MAX_BYTES });
-    const units: Unit[] = [];
-    let first = -1;
-    let next = at;
-    for (const u of res.units) {
-      if (u.entry >= to) break;
-      if (first < 0) first = u.entry;
-      units.push(readUnitToUnit(u));
-      next = u.entry + (u.kind === 'batch' ? u.count : 1);
+    const got = await readUnion(ctx, seg, sources, at, { limitEntry: to, maxEntries: COPY_MAX_ENTRIES, maxBytes: COPY_MAX_BYTES });
+    if (got.units.length === 0) {
+      if (got.failed) throw new StorageError(`recovery of segment ${seg.segment} (${seg.shard}): could not read entry ${at}: ${got.problems.join('; ')}`, 'journal_recovery');
+      break; // no answering replica holds entry `at`: it was never acknowledged, nor anything after it
     }
-    if (units.length === 0) throw new StorageError(`replica ${source} of segment ${seg.segment} (${seg.shard}) has no entry ${at} though it reported more`, 'journal_recovery');
-    await dst.call({ op: Op.Add, shard: seg.shard, segment: seg.segment, epoch, sync: true, lac: -1, firstEntry: first, units });
-    at = next;
+    await Promise.all(
+      live.map(async (l) => {
+        const p = pos.get(l.nodeId)!;
+        if (p >= got.next) return;
+        const units = got.units.filter((u) => u.entry >= p);
+        if (units.length === 0 || units[0]!.entry !== p) throw new StorageError(`recovery of segment ${seg.segment} (${seg.shard}): no unit starts at node ${l.nodeId}'s end ${p}`, 'journal_recovery');
+        const dst = ctx.pool.get(l.nodeId, ctx.addrOf(l.nodeId) ?? '');
+        await dst.call({ op: Op.Add, shard: seg.shard, segment: seg.segment, epoch, sync: true, lac: -1, firstEntry: p, units: units.map(readUnitToUnit) });
+        pos.set(l.nodeId, got.next);
+      }),
+    );
+    at = got.next;
   }
+  return at;
 }
 
 /**
@@ -101,9 +114,9 @@ export async function recoverSegment(ctx: RecoveryContext, seg: SegmentInfo, dea
     if (live.length === 0 || !silent.every((id) => deadNodes.has(id))) throw new NotEnoughReplicasError(seg.shard, seg.segment, live.length, need);
     ctx.log?.warn({ shard: seg.shard, segment: seg.segment, answered: live.map((l) => l.nodeId), dead: silent }, 'journal: closing a segment with fewer replicas than its ack quorum guarantees; entries acknowledged by the dead replicas alone may be lost');
   }
-  const source = live.reduce((a, b) => (b.state.end > a.state.end ? b : a));
-  const end = source.state.end;
-  await Promise.all(live.filter((l) => l.state.end < end).map((l) => copyTail(ctx, seg, epoch, source.nodeId, l.nodeId, l.state.end, end)));
+  const minEnd = Math.min(...live.map((l) => l.state.end));
+  const maxEnd = Math.max(...live.map((l) => l.state.end));
+  const end = await completeTail(ctx, seg, epoch, live, minEnd, maxEnd);
   try {
     await ctx.meta.sealSegment(seg.shard, seg.segment, end - 1);
   } catch (err) {

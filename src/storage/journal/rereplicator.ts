@@ -7,7 +7,8 @@
  * longer registered), pick a live journal node outside the ensemble (the one in
  * the fewest ensembles first), copy entries 0..lastEntry to it from a live
  * replica that holds them all (Read, then Add with sync and the segment's
- * epoch, in chunks), check the copy's end with Info, and only then swap the node
+ * epoch, in chunks; a striped segment's holes are read from the other members,
+ * so the new replica holds a full copy), check the copy's end with Info, and only then swap the node
  * into the ensemble in meta (`journal.segment.replace`). Readers keep using the
  * old ensemble until that swap and the new one after it; at no time does meta
  * name a replica that does not hold the whole segment.
@@ -31,8 +32,9 @@
 import { StorageError } from '../errors.js';
 import { JournalClientPool, JournalUnavailableError, type JournalConnection } from './client.js';
 import type { JournalMetaPort, JournalNode, SegmentInfo } from './meta-port.js';
-import { Op, Status, type ReadUnit, type Request, type Response, type Unit } from './protocol.js';
+import { Op, Status, unitEntries, type Request, type Response } from './protocol.js';
 import { readUnitToUnit } from './recovery.js';
+import { readUnion, readUnitBytes } from './union-read.js';
 
 export interface ReReplicatorLog {
   info(obj: object, msg: string): void;
@@ -119,13 +121,6 @@ class TargetError extends Error {}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function unitBytes(u: ReadUnit): number {
-  if (u.kind === 'batch') return u.bytes.length;
-  let n = 16 + (u.record.key?.length ?? 0) + (u.record.value?.length ?? 0);
-  for (const h of u.record.headers) n += h.key.length + h.value.length + 8;
-  return n;
 }
 
 export class ReReplicator {
@@ -394,7 +389,10 @@ export class ReReplicator {
    * (an orphan, an abandoned copy) is deleted first.
    */
   private async copy(seg: SegmentInfo, source: number, target: number, fromEntry: number, toEntry: number, replacing: number | null): Promise<void> {
-    const src = this.conn(source);
+    this.conn(source); // throws when the source is not a registered journal
+    // A striped segment's replicas hold holes where other members hold the data: those fill them in.
+    const others = seg.ensemble.filter((id) => id !== source && id !== target && id !== replacing && ['alive', 'suspect'].includes(this.journal(id)?.state ?? 'dead'));
+    const sources = [source, ...others];
     let dst: JournalConnection;
     try {
       dst = this.conn(target);
@@ -422,21 +420,14 @@ export class ReReplicator {
     try {
       while (at < toEntry) {
         if (this.closed) throw new Stopped();
-        const res = await src.call<Extract<Response, { op: Op.Read }>>({ op: Op.Read, shard: seg.shard, segment: seg.segment, fromEntry: at, maxEntries: Math.min(MAX_CHUNK_ENTRIES, toEntry - at), maxBytes: chunk });
-        const units: Unit[] = [];
-        let first = -1;
-        let next = at;
+        const got = await readUnion({ pool: this.pool, addrOf: (id) => this.journal(id)?.addr }, seg, sources, at, { limitEntry: toEntry, maxEntries: MAX_CHUNK_ENTRIES, maxBytes: chunk });
+        const units = got.units.filter((u) => u.entry + unitEntries(u) > at);
+        if (units.length === 0) throw new StorageError(`no replica of segment ${seg.segment} (${seg.shard}) has entry ${at} as data (${got.problems.join('; ') || `node ${source} reported ${toEntry} entries`})`, 'journal_rereplication');
+        const first = units[0]!.entry;
+        const next = got.next;
         let bytes = 0;
-        for (const u of res.units) {
-          if (u.entry >= toEntry) break;
-          if (u.entry + (u.kind === 'batch' ? u.count : 1) <= at) continue;
-          if (first < 0) first = u.entry;
-          units.push(readUnitToUnit(u));
-          bytes += unitBytes(u);
-          next = u.entry + (u.kind === 'batch' ? u.count : 1);
-        }
-        if (units.length === 0) throw new StorageError(`node ${source} has no entry ${at} of segment ${seg.segment} (${seg.shard}) though it reported ${toEntry}`, 'journal_rereplication');
-        await onTarget({ op: Op.Add, shard: seg.shard, segment: seg.segment, epoch: seg.epoch, sync: true, lac: toEntry - 1, firstEntry: first, units });
+        for (const u of units) bytes += readUnitBytes(u);
+        await onTarget({ op: Op.Add, shard: seg.shard, segment: seg.segment, epoch: seg.epoch, sync: true, lac: toEntry - 1, firstEntry: first, units: units.map(readUnitToUnit) });
         at = next;
         this.stats.copiedBytes += bytes;
         this.opts.onCopied?.(bytes);

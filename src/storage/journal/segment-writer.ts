@@ -9,14 +9,21 @@
  * lets the adds in flight settle, and reports what was acknowledged; the engine
  * seals the segment there and resends the rest in a new one. A replica that
  * answers "fenced" means another writer took over: nothing more is acknowledged.
+ *
+ * Striping (ensemble E larger than write quorum Qw): appends go to a write set
+ * of Qw consecutive ensemble members, starting at the current stripe; the stripe
+ * moves on after `stripeBytes` of appends, so writes spread evenly over the
+ * ensemble while a reader still finds long runs of data on one replica. The
+ * members outside an append's write set get a hole in its place (protocol.ts),
+ * and only answers from the write set count toward its acks.
  */
 import type { FlushMode } from '../types.js';
 import type { JournalClientPool } from './client.js';
 import type { SegmentInfo } from './meta-port.js';
-import { Op, Status, type AddRequest, type Response, type Unit } from './protocol.js';
+import { Op, Status, type AddRequest, type EntryUnit, type Response, type Unit } from './protocol.js';
 
 export interface PendingAppend {
-  units: Unit[];
+  units: EntryUnit[];
   count: number;
   bytes: number;
   /** Wait for every replica of the write set, not just the ack quorum. */
@@ -28,16 +35,18 @@ export interface PendingAppend {
 interface InFlight {
   p: PendingAppend;
   first: number;
+  /** Ensemble index where its write set starts. */
+  stripe: number;
   acks: number;
   /** Views of the units' bytes inside the sent frame, for the tail cache. */
-  sent: Unit[];
+  sent: EntryUnit[];
 }
 
 /** An acknowledged unit kept for reads of the tail (Kafka consumers and MQTT readers tail the log). */
 export interface CachedUnit {
   entry: number;
   count: number;
-  unit: Unit;
+  unit: EntryUnit;
   bytes: number;
 }
 
@@ -52,6 +61,8 @@ export interface SegmentWriterOptions {
   segmentBytes: number;
   /** Bytes of acknowledged units kept for tail reads. */
   cacheBytes: number;
+  /** Striped segments: bytes appended to one write set before the next one takes over (default 64 KiB). */
+  stripeBytes?: number;
   /** Called once when the writer stops taking appends. */
   onBreak(why: WriterBreak): void;
   /** Called after the last add confirmed moved forward. */
@@ -60,6 +71,7 @@ export interface SegmentWriterOptions {
 
 const MAX_ADD_FRAME_BYTES = 8 * 1024 * 1024;
 const LAC_IDLE_MS = 5;
+const DEFAULT_STRIPE_BYTES = 64 * 1024;
 
 export class SegmentWriter {
   readonly segment: SegmentInfo;
@@ -79,9 +91,23 @@ export class SegmentWriter {
   private sentLac = -1;
   private lacTimer: NodeJS.Timeout | undefined;
   private cacheSize = 0;
+  /** Replicas each append goes to (the whole ensemble unless striped). */
+  private readonly writeQuorum: number;
+  private readonly striped: boolean;
+  private stripe = 0;
+  private stripeFill = 0;
 
   constructor(private readonly opts: SegmentWriterOptions) {
     this.segment = opts.segment;
+    const e = opts.segment.ensemble.length;
+    this.writeQuorum = Math.max(1, Math.min(opts.segment.writeQuorum, e));
+    this.striped = this.writeQuorum < e;
+  }
+
+  /** Whether ensemble member `index` is in the write set of an append made on `stripe`. */
+  private holds(stripe: number, index: number): boolean {
+    const e = this.segment.ensemble.length;
+    return (index - stripe + e) % e < this.writeQuorum;
   }
 
   get accepting(): boolean {
@@ -99,7 +125,14 @@ export class SegmentWriter {
 
   append(p: PendingAppend): void {
     if (this.broken) throw new Error('segment writer is not taking appends');
-    const f: InFlight = { p, first: this.nextEntry, acks: 0, sent: p.units };
+    const f: InFlight = { p, first: this.nextEntry, stripe: this.stripe, acks: 0, sent: p.units };
+    if (this.striped) {
+      this.stripeFill += p.bytes;
+      if (this.stripeFill >= (this.opts.stripeBytes ?? DEFAULT_STRIPE_BYTES)) {
+        this.stripe = (this.stripe + 1) % this.segment.ensemble.length;
+        this.stripeFill = 0;
+      }
+    }
     this.nextEntry += p.count;
     this.bytes += p.bytes;
     this.inFlight.push(f);
@@ -171,7 +204,7 @@ export class SegmentWriter {
   private sendGroup(group: InFlight[]): void {
     const units: Unit[] = [];
     for (const f of group) for (const u of f.p.units) units.push(u);
-    const req: AddRequest = {
+    const base: AddRequest = {
       op: Op.Add,
       shard: this.segment.shard,
       segment: this.segment.segment,
@@ -182,28 +215,46 @@ export class SegmentWriter {
       units,
     };
     this.sentLac = this.lac;
-    for (const nodeId of this.segment.ensemble) {
+    this.segment.ensemble.forEach((nodeId, index) => {
       const addr = this.opts.addrOf(nodeId);
       if (!addr) {
         this.breakWith({ kind: 'replica', nodeId, why: 'no journal address known' });
-        continue;
+        return;
       }
+      const req = this.striped ? { ...base, units: this.unitsFor(index, group) } : base;
       this.requestsOut++;
       this.opts.pool
         .get(nodeId, addr)
         .request(req)
         .then(
-          (res) => this.onAnswer(nodeId, group, res),
+          (res) => this.onAnswer(nodeId, index, group, res),
           (err: unknown) => this.breakWith({ kind: 'replica', nodeId, why: (err as Error).message }),
         )
         .finally(() => {
           this.requestsOut--;
           this.maybeSettled();
         });
-    }
+    });
   }
 
-  private onAnswer(nodeId: number, group: InFlight[], res: Response): void {
+  /** A striped group as ensemble member `index` gets it: its appends' units, holes for the others. */
+  private unitsFor(index: number, group: InFlight[]): Unit[] {
+    const out: Unit[] = [];
+    let hole: { kind: 'hole'; count: number } | undefined;
+    for (const f of group) {
+      if (this.holds(f.stripe, index)) {
+        hole = undefined;
+        for (const u of f.p.units) out.push(u);
+      } else if (hole) hole.count += f.p.count;
+      else {
+        hole = { kind: 'hole', count: f.p.count };
+        out.push(hole);
+      }
+    }
+    return out;
+  }
+
+  private onAnswer(nodeId: number, index: number, group: InFlight[], res: Response): void {
     if (res.status === Status.Fenced) {
       this.breakWith({ kind: 'fenced', by: res.op === Op.Add ? res.state.fencedEpoch : 0 });
       return;
@@ -212,7 +263,7 @@ export class SegmentWriter {
       this.breakWith({ kind: 'replica', nodeId, why: res.message });
       return;
     }
-    for (const f of group) f.acks++;
+    for (const f of group) if (!this.striped || this.holds(f.stripe, index)) f.acks++;
     this.advance();
   }
 
@@ -220,7 +271,7 @@ export class SegmentWriter {
   private advance(): void {
     if (this.broken?.kind === 'fenced') return;
     const quorum = this.segment.ackQuorum;
-    const all = this.segment.ensemble.length;
+    const all = this.writeQuorum;
     let moved = false;
     while (this.inFlight.length > 0) {
       const f = this.inFlight[0]!;
@@ -255,7 +306,7 @@ export class SegmentWriter {
     for (const unit of f.sent) {
       const count = unit.kind === 'batch' ? unit.batch.count : 1;
       // Batch bytes belong to the caller, who reuses them once the append settles: keep a copy.
-      const kept: Unit = unit.kind === 'batch' ? { kind: 'batch', batch: { ...unit.batch, bytes: Buffer.from(unit.batch.bytes) } } : unit;
+      const kept: EntryUnit = unit.kind === 'batch' ? { kind: 'batch', batch: { ...unit.batch, bytes: Buffer.from(unit.batch.bytes) } } : unit;
       const bytes = unit.kind === 'batch' ? unit.batch.bytes.length : (unit.record.value?.length ?? 0) + (unit.record.key?.length ?? 0) + 32;
       this.cache.push({ entry, count, unit: kept, bytes });
       this.cacheSize += bytes;

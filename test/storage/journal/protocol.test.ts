@@ -65,6 +65,7 @@ const requests: Request[] = [
       { kind: 'batch', batch },
       { kind: 'record', record: recordNulls },
       { kind: 'record', record: recordEmptyTag },
+      { kind: 'hole', count: 5 },
     ],
   },
   { op: Op.Add, shard: 'x#y', segment: 0, epoch: 0xffffffff, sync: false, lac: 2 ** 40, firstEntry: 2 ** 52, units: [] },
@@ -89,7 +90,8 @@ const responses: Response[] = [
       { kind: 'record', entry: 0, record: recordFull },
       { kind: 'batch', entry: 1, count: 2, bytes: batch.bytes },
       { kind: 'record', entry: 3, record: recordNulls },
-      { kind: 'record', entry: 4, record: recordEmptyTag },
+      { kind: 'hole', entry: 4, count: 70_000 },
+      { kind: 'record', entry: 70_004, record: recordEmptyTag },
     ],
   },
   { op: Op.Read, status: Status.NotFound, message: 'no replica', state: { end: 0, lac: -1, fencedEpoch: 0 }, units: [] },
@@ -157,6 +159,7 @@ describe('journal protocol', () => {
     assert.deepEqual(emptyTag.record.key, Buffer.alloc(0), 'an empty key is not null');
     assert.equal(unitEntries(req.units[1]!), 2);
     assert.equal(unitEntries(full), 1);
+    assert.equal(unitEntries(req.units[4]!), 5, 'a hole covers its count');
   });
 
   it('cuts frames out of a stream, whole or not', () => {
