@@ -7,8 +7,8 @@
  * partition.
  *
  * Replication modes: 3/3/2 (E/Qw/Qa, the default), 2/2/2 (synchronous double
- * write) and 2/2/1 (asynchronous replication). JOURNAL_FAILOVER_KILLS sets how
- * many kills per mode (default 3).
+ * write), 2/2/1 (asynchronous replication) and 3/2/2 (striped). JOURNAL_FAILOVER_KILLS
+ * sets how many kills per mode (default 3).
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -24,6 +24,8 @@ for (const quorum of [
   { e: 3, w: 3, a: 2, name: '3/3/2 (default)' },
   { e: 2, w: 2, a: 2, name: '2/2/2 (synchronous double write)' },
   { e: 2, w: 2, a: 1, name: '2/2/1 (asynchronous replication; acks=all still waits for both)' },
+  // A small stripe so the write set changes every few sends.
+  { e: 3, w: 2, a: 2, stripeBytes: 1024, name: '3/2/2 (striped: each entry on 2 of the 3 journals)' },
 ]) {
   describe(`journal failover, replication ${quorum.name}`, () => {
     const cluster = new Cluster(quorum);
@@ -143,6 +145,13 @@ for (const quorum of [
           assert.ok(at > last, `partition ${p}: ${v} in send order`);
           last = at;
         }
+      }
+      if (quorum.w < quorum.e) {
+        // The segments really are striped: ensembles of E nodes written Qw at a time.
+        const node = [...cluster.procs.keys()][0]!;
+        const view = (await fetch(`http://127.0.0.1:${cluster.ports.get(node)!.http}/api/v1/journal/segments?topic=${TOPIC}`).then((r) => r.json())) as { shards: Array<{ segments: Array<{ ensemble: number[]; write_quorum: number }> }> };
+        const segs = view.shards.flatMap((sh) => sh.segments);
+        assert.ok(segs.some((g) => g.ensemble.length === quorum.e && g.write_quorum === quorum.w), `a segment striped ${quorum.e}/${quorum.w}: ${JSON.stringify(segs.map((g) => [g.ensemble, g.write_quorum]))}`);
       }
       const stored = got.reduce((n, g) => n + g.length, 0);
       assert.ok(ackedCount() > 200, `enough traffic to mean something: ${ackedCount()} acknowledged, ${failedSends} failed sends, ${stored} stored`);

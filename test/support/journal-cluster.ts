@@ -19,7 +19,7 @@ export class Cluster {
   readonly ports = new Map<number, NodePorts>();
   readonly procs = new Map<number, ServerProcess>();
 
-  constructor(private readonly quorum: { e: number; w: number; a: number }) {}
+  constructor(private readonly quorum: { e: number; w: number; a: number; stripeBytes?: number }) {}
 
   async write(): Promise<void> {
     for (const id of [1, 2, 3]) this.ports.set(id, { grpc: await freePort(), http: await freePort(), journal: await freePort(), kafka: await freePort(), mqtt: await freePort() });
@@ -55,6 +55,7 @@ tcp_port = ${p.journal}
 ensemble_size = ${this.quorum.e}
 write_quorum = ${this.quorum.w}
 ack_quorum = ${this.quorum.a}
+stripe_bytes = ${this.quorum.stripeBytes ?? 65536}
 
 [mqtt]
 tcp_port = ${p.mqtt}
