@@ -6,7 +6,7 @@
  *
  *   9  (R1)        Kafka produce, acks=all, 1 KiB records, 1 producer, max rate, a topic of 3
  *                  partitions: the single node (file engine), and three-node journal clusters
- *                  3/3/2, 2/2/2, 2/2/1 (flush async) and 3/3/2 (flush sync)
+ *                  3/3/2, 2/2/2, 2/2/1, 3/2/2 striped (flush async) and 3/3/2 (flush sync)
  *   10 (R2)        MQTT QoS 1, 1 publisher → 1 subscriber, 100 B, max rate: the single node;
  *                  the 3/3/2 cluster with both on node 1, and publisher on node 1 → subscriber
  *                  on node 2 (cross-node forwarding)
@@ -91,6 +91,7 @@ export function replicatedWorkloads(): ReplicatedWorkloadDef[] {
         clusterSetup(DEFAULT_MODE, '', 1, 1, ' (default)'),
         clusterSetup({ ensemble: 2, writeQuorum: 2, ackQuorum: 2, flush: 'async' }, '', 1, 1, ' (synchronous double write)'),
         clusterSetup({ ensemble: 2, writeQuorum: 2, ackQuorum: 1, flush: 'async' }, '', 1, 1, ' (asynchronous replication)'),
+        clusterSetup({ ensemble: 3, writeQuorum: 2, ackQuorum: 2, flush: 'async' }, '', 1, 1, ' (striped: 2 copies over 3 journals)'),
         clusterSetup({ ...DEFAULT_MODE, flush: 'sync' }),
       ],
     },

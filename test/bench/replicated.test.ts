@@ -129,7 +129,7 @@ function context(rep: ReplicatedReport): ReplicatedContext {
 // ------------------------------------------------------------------ tests
 
 describe('bench:compare replicated — workloads', () => {
-  it('defines R1 on the single node and four replication setups, R2 same-node and cross-node, failover on 3/3/2', () => {
+  it('defines R1 on the single node and five replication setups, R2 same-node and cross-node, failover on 3/3/2', () => {
     const ws = replicatedWorkloads();
     assert.deepEqual(
       ws.map((w) => [w.id, w.kind, w.size]),
@@ -148,6 +148,7 @@ describe('bench:compare replicated — workloads', () => {
         ['3/3/2-async', [3, 3, 2, 'async']],
         ['2/2/2-async', [2, 2, 2, 'async']],
         ['2/2/1-async', [2, 2, 1, 'async']],
+        ['3/2/2-async', [3, 2, 2, 'async']],
         ['3/3/2-sync', [3, 3, 2, 'sync']],
       ],
     );
