@@ -21,7 +21,12 @@ import type { StorageService } from './storage-service.js';
 
 function metaPort(config: Config, agent: MetaAgent, storage: StorageService): MqttMetaPort {
   const view = agent.replica.view;
+  let sessionsVersion = 0;
+  agent.replica.subscribe(({ event }) => {
+    if (event.type.startsWith('mqtt.session.') || event.type === 'state.restored') sessionsVersion++;
+  });
   return {
+    sessionsVersion: () => sessionsVersion,
     sessions: (): StoredSession[] =>
       view.mqttSessions.list().map((s) => ({
         clientId: s.clientId,
@@ -114,7 +119,8 @@ export function createMqttServer(config: Config, log: Logger, registry: Registry
   const server = new MqttServer({
     settings,
     // StorageService hands out its adapter once started; the store only asks for it in open().
-    store: new DurableMqttStore(metaPort(config, agent, storage), storage, config.node_id, log),
+    // On the journal every broker reaches every session log: messages for a down broker's sessions are queued in its log.
+    store: new DurableMqttStore(metaPort(config, agent, storage), storage, config.node_id, log, { queueForUnreachable: config.storage.default_engine === 'journal' }),
     users: userDirectory(agent),
     log,
     metrics: new MqttMetrics(registry),

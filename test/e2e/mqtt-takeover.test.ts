@@ -1,13 +1,36 @@
 /**
  * A persistent MQTT session outlives its broker: on a three-node cluster storing
  * on the journal engine, a subscriber's node is killed with -9 while it is
- * offline with QoS 1 messages queued; the client reconnects to another node and
- * gets every acknowledged message, once, in order. Real processes, mqtt.js.
+ * offline with QoS 1 messages queued, and publishing goes on while the node is
+ * down (before meta notices, and after); the client reconnects to another node
+ * and gets every acknowledged message, once, in order. Real processes, mqtt.js.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { Cluster, until } from '../support/journal-cluster.js';
+
+function connect5(port: number, clientId: string): Promise<mqtt.MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect({ host: '127.0.0.1', port, clientId, protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10_000 });
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+}
+
+/** Publishes at QoS 1 until acknowledged (an MQTT 5 error reason means: not taken, send it again). */
+async function publishAcked(pub: mqtt.MqttClient, topic: string, v: string, retried: Set<string>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await pub.publishAsync(topic, v, { qos: 1 });
+      return;
+    } catch (err) {
+      retried.add(v);
+      assert.ok(attempt < 80, `publish of ${v} kept failing: ${String(err)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
 
 function connect(port: number, clientId: string): Promise<mqtt.MqttClient> {
   return new Promise((resolve, reject) => {
@@ -45,11 +68,23 @@ describe('mqtt session takeover after its broker dies', () => {
     await pub.endAsync();
 
     await cluster.kill(home);
-    // Meta notices the node is gone (suspect after 1.5 s in these configs).
+    // Publishing goes on while the home node is down: these are queued in its session log by the publisher's node.
+    const retried = new Set<string>();
+    // From the third node, so the queueing is done by a node that is not the one the session resumes on.
+    const pub2 = await connect5(mqttPort(metaLeader), 'takeover-pub2');
+    for (let i = 30; i < 40; i++) {
+      await publishAcked(pub2, `fleet/truck${i % 3}`, `m${i}`, retried);
+      sent.push(`m${i}`);
+    }
+    // Meta notices the node is gone (suspect after 3 s in these configs).
     await until('the home node no longer alive', async () => {
       const v = await cluster.status(other);
       return v.nodes.find((n) => n.node_id === home)?.state !== 'alive' ? true : undefined;
     }, 15_000);
+    for (let i = 40; i < 50; i++) {
+      await publishAcked(pub2, `fleet/truck${i % 3}`, `m${i}`, retried);
+      sent.push(`m${i}`);
+    }
 
     const got: string[] = [];
     const resumed = await new Promise<mqtt.MqttClient>((resolve, reject) => {
@@ -61,12 +96,21 @@ describe('mqtt session takeover after its broker dies', () => {
       });
       c.once('error', reject);
     });
-    await until('every queued message delivered', async () => (got.length >= sent.length ? true : undefined), 20_000).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}: got ${got.length} of ${sent.length}; node logs:\n${cluster.logs(/took over|session|"level":(40|50)/)}`);
+    // Publishes racing the takeover: queued for the session on its new node, or caught up from the old log.
+    for (let i = 50; i < 60; i++) {
+      await publishAcked(pub2, `fleet/truck${i % 3}`, `m${i}`, retried);
+      sent.push(`m${i}`);
+    }
+    await pub2.endAsync();
+    await until('every acknowledged message delivered', async () => (new Set(got).size >= sent.length ? true : undefined), 20_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}: got ${new Set(got).size} of ${sent.length} (missing ${sent.filter((v) => !got.includes(v)).join(',')}); node logs:\n${cluster.logs(/took over|session|"level":(40|50)/)}`);
     });
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 2500)); // the takeover's second read of the old log is done by now
     await resumed.endAsync();
-    assert.deepEqual(got, sent, 'all acknowledged messages, once, in order');
+    const firstSeen = got.filter((v, i) => got.indexOf(v) === i);
+    assert.deepEqual(firstSeen, sent, 'all acknowledged messages, in order');
+    const dupes = got.filter((v, i) => got.indexOf(v) !== i);
+    assert.ok(dupes.every((v) => retried.has(v)), `only resent messages may come twice: ${dupes.join(',')}`);
 
     // The dead node comes back: it does not hand the session's old queue out again.
     await cluster.start(home);

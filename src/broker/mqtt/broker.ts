@@ -8,7 +8,9 @@ import type { Logger } from '../../common/logger.js';
 import { TopicTree } from '../core/topic-tree.js';
 import { SharedGroup, parseSharedFilter } from '../core/shared-subscriptions.js';
 import { LocalRoutes, type RemoteRoutes, type RemoteShare } from '../core/cluster-routes.js';
+import { PeerLinkLostError } from './cluster-errors.js';
 import type { MqttConnection } from './connection.js';
+import { UnreachableSessions } from './unreachable-sessions.js';
 import { forwardedProperties, isExpired, makeMessage, type Message } from './message.js';
 import type { MqttMetrics } from './metrics.js';
 import { OutState, Session, type Backpressured, type Outgoing, type SessionHooks, type Subscription } from './session.js';
@@ -53,11 +55,14 @@ export interface ClusterPort {
   readonly remote: RemoteRoutes;
   /** Peers with an open link, sorted (a retained message change goes to each). */
   readonly linked: readonly number[];
+  /** Other broker nodes with no open link (down, or not linked yet). */
+  readonly unreachable: readonly number[];
   /**
    * Queues a message for a peer (sent with the others of this event-loop turn, in
    * order). For QoS 1/2 delivered to subscriptions there, resolves once the peer
    * has it in its sessions (stored for persistent ones), or after a bounded wait;
-   * undefined when nothing is waited for.
+   * undefined when nothing is waited for. Fails with PeerLinkLostError when the
+   * link closes (or is not open) before the peer confirmed it.
    */
   forward(peer: number, msg: Message, plan: ForwardPlan): Promise<void> | undefined;
 }
@@ -79,6 +84,11 @@ const NO_MESSAGE: Message = { topic: '', payload: Buffer.alloc(0), qos: 0, retai
 const DELAYED_PREFIX = '$delayed/';
 /** setTimeout's largest delay; longer timers are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Tells one publish apart from another across the ways it can reach a session (a publisher's id and clock, topic, size). */
+function fingerprint(msg: Message): string {
+  return `${msg.publisher}\u0000${msg.receivedAt}\u0000${msg.topic}\u0000${msg.payload.length}`;
+}
 
 export class MqttBroker {
   readonly sessions = new Map<string, Session>();
@@ -108,6 +118,10 @@ export class MqttBroker {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sysTimer: NodeJS.Timeout | undefined;
   private readonly pendingWills = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
+  /** Persistent sessions of brokers this one cannot reach (a store on shared storage queues for them). */
+  private readonly unreachableSessions: UnreachableSessions | undefined;
+  /** Sessions just taken over from a dead broker: what reached them here, so the old log's catch-up skips it. */
+  private readonly catchingUp = new Map<Session, Set<string>>();
   private stopped = false;
   /** The publisher of the message being routed, to hold back when a subscriber is backed up. */
   private routingFrom: Backpressured | undefined;
@@ -130,6 +144,11 @@ export class MqttBroker {
     readonly now: () => number = Date.now,
   ) {
     const store_ = store;
+    if (store.sessionsOf && store.sessionsVersion && store.queueForNode) {
+      const sessionsOf = store.sessionsOf.bind(store);
+      const sessionsVersion = store.sessionsVersion.bind(store);
+      this.unreachableSessions = new UnreachableSessions({ sessionsOf, sessionsVersion });
+    }
     this.highWater = Math.max(16, Math.min(1000, Math.floor(settings.maxQueuedMessages / 2)));
     this.lowWater = Math.floor(this.highWater / 2);
     this.hooks = {
@@ -235,10 +254,38 @@ export class MqttBroker {
     return this.store.takeOver(clientId).then(
       (found) => {
         if (!found || this.sessions.has(clientId)) return;
-        this.installStored(found.stored, found.queue, this.now());
+        const session = this.installStored(found.stored, found.queue, this.now());
+        if (session && found.catchUp) {
+          // New messages wait behind those still to come from the old log, so each publisher's order holds.
+          session.holdNew();
+          void this.catchUp(session, found.catchUp);
+        }
       },
       (err: unknown) => this.log.warn({ client_id: clientId, err: String(err) }, 'mqtt: could not take over the session from another broker'),
     );
+  }
+
+  /**
+   * Delivers what other brokers queued for a taken-over session in its old
+   * broker's log while it moved here, ahead of what reached it here meanwhile.
+   */
+  private async catchUp(session: Session, fetch: () => Promise<Outgoing[]>): Promise<void> {
+    const seen = new Set<string>();
+    this.catchingUp.set(session, seen);
+    let late: Outgoing[] = [];
+    try {
+      const all = await fetch();
+      if (this.stopped || this.sessions.get(session.clientId) !== session) return;
+      // A publisher that saw both the old broker's log and this node's route sent it both ways.
+      late = all.filter((out) => !seen.has(fingerprint(out.msg)));
+      await Promise.all(late.map((out) => this.store.appendMessage(session.clientId, out)));
+      if (late.length > 0) this.log.info({ client_id: session.clientId, messages: late.length }, 'mqtt: delivered messages queued in the old broker\'s log during the takeover');
+    } catch (err) {
+      this.log.warn({ client_id: session.clientId, err: String(err) }, 'mqtt: could not read what was queued for a taken-over session during the takeover');
+    } finally {
+      this.catchingUp.delete(session);
+      session.releaseHold(late, this.now());
+    }
   }
 
   /** Stops timers and closes every connection (MQTT 5 clients get DISCONNECT 0x8B Server shutting down). Sessions stay in the store. */
@@ -549,6 +596,9 @@ export class MqttBroker {
   private route(msg: Message, durable: Array<Promise<void>>): number {
     let matched = this.routePlain(msg, durable);
     const cluster = this.cluster;
+    if (cluster !== undefined && msg.qos > 0 && cluster.unreachable.length > 0 && this.unreachableSessions) {
+      for (const node of cluster.unreachable) matched += this.queueForUnreachable(node, msg, durable);
+    }
     if (cluster !== undefined && cluster.linked.length > 0) return matched + this.routeCluster(msg, durable, cluster);
     this.shared.match(msg.topic, (share, group, filter) => {
       if (this.deliverShared(share, `$share/${group}/${filter}`, msg, durable)) matched++;
@@ -656,11 +706,50 @@ export class MqttBroker {
     if (msg.retain) for (const peer of cluster.linked) planFor(peer).retained = true;
     for (const [peer, plan] of plans) {
       const p = cluster.forward(peer, msg, plan);
-      if (p) durable.push(p);
+      if (p) durable.push(plan.route ? p.catch((err: unknown) => this.afterLinkLost(err, peer, msg, plan)) : p);
       if (plan.route || plan.shares !== undefined) matched++;
     }
     plans.clear();
     return matched;
+  }
+
+  /**
+   * A peer's link closed before it confirmed a message routed to its sessions:
+   * the peer may have died without storing it, so it is queued for the peer's
+   * persistent sessions in the peer's log (a duplicate if the peer did store it:
+   * QoS 1 is at least once). Without a store that can, the publisher is let go
+   * as before: the peer is gone and its sessions' copy with it.
+   */
+  private afterLinkLost(err: unknown, peer: number, msg: Message, plan: ForwardPlan): Promise<void> {
+    if (!(err instanceof PeerLinkLostError)) return Promise.reject(err);
+    if (plan.shares !== undefined) return Promise.reject(err); // a shared subscription's copy: the publisher resends, another member takes it
+    if (!this.unreachableSessions) return Promise.resolve();
+    const durable: Array<Promise<void>> = [];
+    this.queueForUnreachable(peer, msg, durable);
+    return durable.length === 0 ? Promise.resolve() : Promise.all(durable).then(() => undefined);
+  }
+
+  /**
+   * Queues a QoS 1/2 message for the persistent sessions of a broker this one
+   * cannot reach, in that broker's session log (shared storage): a takeover of
+   * the session on another broker, or the broker restarted, delivers it. Returns
+   * the sessions it went to.
+   */
+  private queueForUnreachable(node: number, msg: Message, durable: Array<Promise<void>>): number {
+    const store = this.store;
+    const sessions = this.unreachableSessions;
+    if (!sessions || !store.queueForNode || isExpired(msg, this.now())) return 0;
+    let n = 0;
+    sessions.match(node, msg.topic, msg.publisher, (m) => {
+      // Meta may still name the old broker of a session that moved here: it was delivered here already.
+      if (this.sessions.has(m.clientId)) return;
+      const qos = (msg.qos < m.qos ? msg.qos : m.qos) as QoS;
+      if (qos === 0) return;
+      const out: Outgoing = { msg, qos, retain: m.retainAsPublished && msg.retain, subIds: m.subIds, mid: 0, packetId: 0, state: OutState.Queued, share: undefined };
+      durable.push(store.queueForNode!(node, m.clientId, out));
+      n++;
+    });
+    return n;
   }
 
   /**
@@ -698,6 +787,7 @@ export class MqttBroker {
 
   /** Hands one message to one session. */
   private deliver(s: Session, msg: Message, qos: QoS, retain: boolean, subIds: readonly number[] | undefined, share: string | undefined, durable: Array<Promise<void>> | undefined): void {
+    if (this.catchingUp.size > 0) this.catchingUp.get(s)?.add(fingerprint(msg));
     if (qos === 0 && !s.link && !(s.persistent && this.settings.queueQos0)) {
       this.drop('offline_qos0');
       return;

@@ -14,9 +14,13 @@
  * sessions only. For QoS 1/2 the publisher's PUBACK/PUBREC waits for the peer's
  * acknowledgement, sent once the message is in its sessions (stored, for
  * persistent ones) — at most `ackTimeoutMs`: a peer that does not answer in
- * time fails the publisher's acknowledgement (it resends); one whose stream
- * breaks (it died) is counted and logged and does not hold the publisher. A peer whose stream breaks, or that
- * the meta service no longer reports alive, drops out of the route table.
+ * time fails the publisher's acknowledgement (it resends). When the stream
+ * breaks with messages unconfirmed (the peer died), they fail with
+ * PeerLinkLostError: the broker then queues them for the peer's persistent
+ * sessions in the peer's own session log (MqttBroker.queueForUnreachable), where
+ * a takeover of those sessions, or the peer restarted, finds them. A peer whose
+ * stream breaks, or that the meta service no longer reports alive, drops out of
+ * the route table and into `unreachable`.
  */
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -25,6 +29,7 @@ import type { Logger } from '../../common/logger.js';
 import { loadProto, serviceClient } from '../../rpc/proto.js';
 import { RemoteRoutes } from '../core/cluster-routes.js';
 import type { ClusterPort, ForwardPlan, MqttBroker } from './broker.js';
+import { PeerLinkLostError } from './cluster-errors.js';
 import type { ForwardedProperties, Message } from './message.js';
 import type { QoS } from './codec/packets.js';
 
@@ -302,7 +307,7 @@ class PeerLink {
     }
   }
 
-  /** The stream is gone: whatever waits on it is let go (counted as failures). */
+  /** The stream is gone: whatever waits on it fails with PeerLinkLostError (counted as failures). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -311,12 +316,12 @@ class PeerLink {
     for (const { d, timer } of this.inflight.values()) {
       clearTimeout(timer);
       lost += d.count;
-      d.resolve();
+      d.reject(new PeerLinkLostError(this.peer));
     }
     this.inflight.clear();
     if (this.batch) {
       lost += this.batch.count;
-      this.batch.resolve();
+      this.batch.reject(new PeerLinkLostError(this.peer));
       this.batch = undefined;
     }
     this.outbox = [];
@@ -358,6 +363,8 @@ export interface MqttClusterOptions {
 export class MqttCluster implements ClusterPort {
   readonly remote = new RemoteRoutes();
   linked: number[] = [];
+  /** Broker nodes meta knows besides this one with no open link (down, or not linked yet). */
+  unreachable: number[] = [];
   readonly metrics: ClusterMetrics;
   readonly ackTimeoutMs: number;
   /** Ready links by peer id. */
@@ -408,6 +415,7 @@ export class MqttCluster implements ClusterPort {
     for (const link of [...this.streams]) this.closeLink(link, 'stopping');
     for (const d of this.dialers.values()) d.client.close();
     this.dialers.clear();
+    this.unreachable = [];
     this.broker.cluster = undefined;
   }
 
@@ -426,7 +434,7 @@ export class MqttCluster implements ClusterPort {
     const link = this.links.get(peer);
     if (!link || !link.ready) {
       if (plan.route || plan.shares !== undefined) this.forwardFailed(peer, 'no_link', 1, `no open link to peer broker ${peer}; a message for it was not forwarded`);
-      return undefined;
+      return wait ? Promise.reject(new PeerLinkLostError(peer)) : undefined;
     }
     const now = this.broker.now();
     if (msg.expiresAt !== undefined && msg.expiresAt <= now) return undefined;
@@ -468,6 +476,7 @@ export class MqttCluster implements ClusterPort {
   /** Dial the live peers with higher ids; close links to peers the meta service no longer reports alive. */
   private reconcile(): void {
     if (!this.running) return;
+    this.updateUnreachable();
     const self = this.opts.nodeId;
     const brokers = this.opts.directory.brokers();
     const byId = new Map(brokers.map((b) => [b.id, b]));
@@ -670,6 +679,20 @@ export class MqttCluster implements ClusterPort {
     this.linked = [...this.links.entries()]
       .filter(([, l]) => l.ready)
       .map(([id]) => id)
+      .sort((a, b) => a - b);
+    this.updateUnreachable();
+  }
+
+  private updateUnreachable(): void {
+    if (!this.running) {
+      this.unreachable = [];
+      return;
+    }
+    const self = this.opts.nodeId;
+    this.unreachable = this.opts.directory
+      .brokers()
+      .map((b) => b.id)
+      .filter((id) => id !== self && this.links.get(id)?.ready !== true)
       .sort((a, b) => a - b);
   }
 

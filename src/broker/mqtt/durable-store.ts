@@ -4,7 +4,10 @@
  *
  *   __mqtt.sessions.n<node>  the session log: for every persistent session, its
  *                            QoS 1/2 messages (M), their completion (A), PUBREC
- *                            seen (R), inbound QoS 2 packet ids (I) and clears (C)
+ *                            seen (R), inbound QoS 2 packet ids (I) and clears (C);
+ *                            also messages other brokers queued for its sessions
+ *                            while this node was unreachable (F: numbered by their
+ *                            offset, since the writer does not know this node's ids)
  *   __mqtt.retained          retained message bodies (meta holds topic -> offset)
  *   __mqtt.delayed           $delayed publishes (D) and their delivery (X)
  *
@@ -34,7 +37,21 @@ export interface MqttMetaPort {
   ensureInternalShard(topic: string): Promise<string>;
   /** Whether meta holds the node alive (sessions of dead nodes are taken over with their queues). */
   nodeAlive?(nodeId: number): boolean;
+  /** Changes whenever sessions() may answer differently. */
+  sessionsVersion?(): number;
 }
+
+export interface DurableStoreOptions {
+  /**
+   * The session logs are on storage every broker reads and writes (the journal
+   * engine): messages for another broker's sessions are queued in its log while
+   * it is unreachable. Off with node-local storage, where its log is out of reach.
+   */
+  queueForUnreachable?: boolean;
+}
+
+/** A taken-over session's old log is read a second time this long after the first, for messages queued meanwhile. */
+const TAKEOVER_CATCH_UP_MS = 2_000;
 
 /** How often the logs are compacted when records finished since the last time (a scan of the live records). */
 const COMPACT_MS = 1_000;
@@ -45,6 +62,7 @@ const META = 'j';
 /** Binary fields of a queued session message (store-records.ts). */
 const QUEUED = 'b';
 const K_MSG = Buffer.from('M');
+const K_FOREIGN = Buffer.from('F');
 const K_DONE = Buffer.from('A');
 const K_REL = Buffer.from('R');
 const K_SENT = Buffer.from('P');
@@ -133,15 +151,17 @@ class BatchedLog {
     await Promise.all([...this.inFlight]);
   }
 
-  async readAll(fn: (rec: StoredRecord) => void): Promise<void> {
+  /** Visits every record from `start` (default: the log's start) to the end; resolves with where it stopped. */
+  async readAll(fn: (rec: StoredRecord) => void, start?: bigint): Promise<bigint> {
     const info = await this.storage.shardInfo(this.shard);
-    let from = info.startOffset;
+    let from = start !== undefined && start > info.startOffset ? start : info.startOffset;
     while (from < info.endOffset) {
       const batch = await this.storage.read(this.shard, from, READ_BATCH);
       if (batch.length === 0) break;
       for (const r of batch) fn(r);
       from = (batch[batch.length - 1] as StoredRecord).offset + 1n;
     }
+    return from;
   }
 
   async endOffset(): Promise<bigint> {
@@ -166,6 +186,8 @@ export class DurableMqttStore implements MqttStore {
   /** mids finished before their append completed (the offset arrives later). */
   private readonly doneEarly = new Set<number>();
   private compactTimer: NodeJS.Timeout | undefined;
+  /** Other brokers' session logs this node queued messages in (while they were unreachable). */
+  private readonly foreignLogs = new Map<number, BatchedLog>();
   /** Set when a record stopped being needed; compaction has work only then. */
   private finishedSinceCompact = true;
   private closed = false;
@@ -175,6 +197,7 @@ export class DurableMqttStore implements MqttStore {
     private readonly storageSource: { readonly adapter: StorageAdapter },
     private readonly nodeId: number,
     private readonly log: Logger,
+    private readonly options: DurableStoreOptions = {},
   ) {}
 
   private storage!: StorageAdapter;
@@ -211,7 +234,7 @@ export class DurableMqttStore implements MqttStore {
    * Rebuilds queues from a session log: this node's own (`track`: its live
    * records are remembered for compaction), or a dead node's, for one client.
    */
-  private async replay(log: BatchedLog, only: string | undefined, track: boolean): Promise<Map<string, RecoveredQueue>> {
+  private async replay(log: BatchedLog, only: string | undefined, track: boolean, onEnd?: (end: bigint) => void): Promise<Map<string, RecoveredQueue>> {
     const liveMessages = track ? this.liveMessages : new Map<number, number>();
     const liveInbound = track ? this.liveInbound : new Map<string, number>();
     const byClient = new Map<string, { messages: Map<number, Outgoing>; inbound: Map<number, number> }>();
@@ -221,14 +244,16 @@ export class DurableMqttStore implements MqttStore {
       return q;
     };
     const midOwner = new Map<number, string>();
-    await log.readAll((rec) => {
+    const end = await log.readAll((rec) => {
       const clientId = rec.key?.toString('utf8') ?? '';
       if (only !== undefined && clientId !== only) return;
       const kind = header(rec, KIND)?.toString('latin1');
       const offset = Number(rec.offset);
       switch (kind) {
-        case 'M': {
+        case 'M':
+        case 'F': {
           const out = decodeQueued(header(rec, QUEUED) as Buffer, rec.value ?? Buffer.alloc(0));
+          if (kind === 'F') out.mid = -(offset + 1);
           get(clientId).messages.set(out.mid, out);
           midOwner.set(out.mid, clientId);
           liveMessages.set(out.mid, offset);
@@ -277,6 +302,7 @@ export class DurableMqttStore implements MqttStore {
           this.log.warn({ offset, kind }, 'mqtt: unknown record in the session log; skipped');
       }
     });
+    onEnd?.(end);
     const out = new Map<string, RecoveredQueue>();
     for (const [clientId, q] of byClient) {
       if (q.messages.size === 0 && q.inbound.size === 0) continue;
@@ -365,28 +391,88 @@ export class DurableMqttStore implements MqttStore {
   /**
    * A client resumes here a persistent session another broker held. When that
    * broker is dead, its queue is read from the dead node's session log (storage
-   * replicated on the journal reads from any node), copied into this node's log,
-   * and cleared in the old one so the old node, restarted, does not resend it.
-   * When it is alive the session's subscriptions move and its queue stays there.
+   * replicated on the journal reads from any node) and copied into this node's
+   * log. Other brokers may still queue messages for the session in the old log
+   * until they see it moved here (meta), so the old log is read once more a
+   * little later (`catchUp`), from where the first read ended; only then is the
+   * session cleared there, so the old node, restarted, does not resend it.
+   * When the old broker is alive the session's subscriptions move and its queue
+   * stays there.
    */
-  async takeOver(clientId: string): Promise<{ stored: StoredSession; queue?: RecoveredQueue } | undefined> {
+  async takeOver(clientId: string): Promise<{ stored: StoredSession; queue?: RecoveredQueue; catchUp?: () => Promise<Outgoing[]> } | undefined> {
     const stored = this.meta.sessions().find((s) => s.clientId === clientId);
     if (!stored || stored.nodeId === this.nodeId) return undefined;
     if (this.meta.nodeAlive?.(stored.nodeId) !== false) return { stored };
-    const foreign = new BatchedLog(this.storage, `__mqtt.sessions.n${stored.nodeId}-0`);
+    const foreign = this.foreignLog(stored.nodeId);
     let queue: RecoveredQueue | undefined;
+    let readTo: bigint;
     try {
-      queue = (await this.replay(foreign, clientId, false)).get(clientId);
+      const read = await this.replayTo(foreign, clientId);
+      queue = read.queue;
+      readTo = read.end;
     } catch (err) {
       this.log.warn({ client_id: clientId, node: stored.nodeId, err: String(err) }, 'mqtt: could not read the session log of the node that held this session; resuming without its queue');
       return { stored };
     }
     if (queue) {
       await Promise.all([...queue.messages.map((out) => this.appendMessage(clientId, out)), ...queue.inboundQos2.map((id) => this.inboundQos2(clientId, id, true))]);
-      await foreign.add(this.control(clientId, K_CLEAR, null));
       this.log.info({ client_id: clientId, from_node: stored.nodeId, messages: queue.messages.length }, `mqtt: took over session ${clientId} with its queue from node ${stored.nodeId}, which is down`);
     }
-    return { stored, ...(queue ? { queue } : {}) };
+    const catchUp = async (): Promise<Outgoing[]> => {
+      await new Promise((r) => setTimeout(r, TAKEOVER_CATCH_UP_MS).unref());
+      if (this.closed) return [];
+      const late: Outgoing[] = [];
+      await foreign.readAll((rec) => {
+        if (rec.key?.toString('utf8') !== clientId) return;
+        const kind = header(rec, KIND)?.toString('latin1');
+        if (kind === 'M' || kind === 'F') late.push(decodeQueued(header(rec, QUEUED) as Buffer, rec.value ?? Buffer.alloc(0)));
+      }, readTo);
+      await foreign.add(this.control(clientId, K_CLEAR, null));
+      return late;
+    };
+    return { stored, ...(queue ? { queue } : {}), catchUp };
+  }
+
+  /** A session's queue from another node's log, and the offset the read ended at. */
+  private async replayTo(log: BatchedLog, clientId: string): Promise<{ queue: RecoveredQueue | undefined; end: bigint }> {
+    let end = 0n;
+    const queues = await this.replay(log, clientId, false, (e) => (end = e));
+    return { queue: queues.get(clientId), end };
+  }
+
+  private foreignLog(nodeId: number): BatchedLog {
+    let log = this.foreignLogs.get(nodeId);
+    if (!log) {
+      log = new BatchedLog(this.storage, `__mqtt.sessions.n${nodeId}-0`);
+      log.onError = (err) => this.log.warn({ shard: log!.shard, err: String(err) }, 'mqtt: a write to another broker\'s session log failed');
+      this.foreignLogs.set(nodeId, log);
+    }
+    return log;
+  }
+
+  sessionsOf(nodeId: number): readonly StoredSession[] {
+    if (!this.options.queueForUnreachable || nodeId === this.nodeId) return [];
+    return this.meta.sessions().filter((s) => s.nodeId === nodeId && s.expiryIntervalSec > 0);
+  }
+
+  sessionsVersion(): number {
+    return this.meta.sessionsVersion?.() ?? 0;
+  }
+
+  queueForNode(nodeId: number, clientId: string, out: Outgoing): Promise<void> {
+    if (!this.options.queueForUnreachable) return Promise.resolve();
+    const rec: AppendRecord = {
+      timestamp: out.msg.receivedAt,
+      key: Buffer.from(clientId, 'utf8'),
+      value: out.msg.payload,
+      headers: [
+        { key: KIND, value: K_FOREIGN },
+        { key: QUEUED, value: encodeQueued(out) },
+      ],
+    };
+    return this.foreignLog(nodeId)
+      .add(rec)
+      .then(() => undefined);
   }
 
   deleteSession(clientId: string): Promise<void> {

@@ -102,6 +102,8 @@ export class Session {
   private queue: Outgoing[] = [];
   private queueHead = 0;
   private nextPacketId = 1;
+  /** While set, messages queued from this index on wait: a takeover is still gathering older ones (holdNew). */
+  private holdAt: number | undefined;
 
   constructor(
     readonly clientId: string,
@@ -144,7 +146,24 @@ export class Session {
   /** Whether offer() would send a message of this QoS now (connected, nothing queued ahead, quota left). */
   sendsAtOnce(qos: QoS): boolean {
     const link = this.link;
-    return link !== undefined && this.queued === 0 && (qos === 0 || this.inflight.size < link.sendQuota);
+    return link !== undefined && this.queued === 0 && this.holdAt === undefined && (qos === 0 || this.inflight.size < link.sendQuota);
+  }
+
+  /**
+   * Messages offered from now on wait in the queue (what is queued already still
+   * goes out) until releaseHold() puts older ones, found late, in front of them.
+   */
+  holdNew(): void {
+    this.holdAt = this.queue.length;
+  }
+
+  /** Ends holdNew(): `older` go before the messages held back, then sending resumes. */
+  releaseHold(older: Outgoing[], now: number): void {
+    if (this.holdAt === undefined) return;
+    const at = Math.max(this.holdAt, this.queueHead);
+    this.holdAt = undefined;
+    if (older.length > 0) this.queue.splice(at, 0, ...older);
+    this.pump(now);
   }
 
   /** Whether offer() would drop a message of this QoS (it can neither be sent now nor queued). */
@@ -231,7 +250,7 @@ export class Session {
   pump(now: number): void {
     const link = this.link;
     if (!link) return;
-    while (this.queueHead < this.queue.length) {
+    while (this.queueHead < (this.holdAt ?? this.queue.length)) {
       const out = this.queue[this.queueHead] as Outgoing;
       if (out.qos > 0 && this.inflight.size >= link.sendQuota) break;
       this.queueHead++;
@@ -241,6 +260,7 @@ export class Session {
       }
       this.transmit(link, out, now);
     }
+    if (this.holdAt !== undefined) return; // indexes stay put while held
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
@@ -268,6 +288,7 @@ export class Session {
     }
     this.queue = keep;
     this.queueHead = 0;
+    this.holdAt = undefined;
     return taken;
   }
 
@@ -278,6 +299,7 @@ export class Session {
     this.inflight.clear();
     this.queue = [];
     this.queueHead = 0;
+    this.holdAt = undefined;
     this.inboundQos2.clear();
     return all;
   }

@@ -70,8 +70,23 @@ export interface MqttStore {
   /** Persists a delayed publish; assigns d.id. */
   addDelayed(d: DelayedMessage): Promise<void>;
   delayedDone(id: number): void;
-  /** A persistent session another broker held, to resume here (cluster); undefined when there is none. */
-  takeOver?(clientId: string): Promise<{ stored: StoredSession; queue?: RecoveredQueue } | undefined>;
+  /**
+   * A persistent session another broker held, to resume here (cluster); undefined
+   * when there is none. `catchUp`, when given, is called once the session is
+   * installed here: it resolves (a little later) with messages other brokers queued
+   * for the session in the old broker's log while this one was taking it over.
+   */
+  takeOver?(clientId: string): Promise<{ stored: StoredSession; queue?: RecoveredQueue; catchUp?: () => Promise<Outgoing[]> } | undefined>;
+  /**
+   * Persistent sessions another broker holds (meta's copy), so that messages for
+   * them can be queued while that broker is unreachable; empty when the store
+   * cannot queue for other brokers (their logs are not on shared storage).
+   */
+  sessionsOf?(nodeId: number): readonly StoredSession[];
+  /** Changes whenever sessionsOf may answer differently. */
+  sessionsVersion?(): number;
+  /** Queues a message for a session of another broker, in that broker's session log. Resolves when durable. */
+  queueForNode?(nodeId: number, clientId: string, out: Outgoing): Promise<void>;
   /** Retained message changes made by other brokers (cluster); optional. */
   onRemoteRetained?(fn: (topic: string, msg: Message | undefined) => void): void;
   close(): Promise<void>;

@@ -12,10 +12,14 @@ import { MqttCluster, type ClusterBroker, type PeerDirectory, type WireMessage }
 import { MqttMetrics } from '../../../src/broker/mqtt/metrics.js';
 import { MqttServer } from '../../../src/broker/mqtt/server.js';
 import { defaultMqttSettings, type MqttSettings } from '../../../src/broker/mqtt/settings.js';
-import { MemoryMqttStore, type MqttStore } from '../../../src/broker/mqtt/store.js';
+import { MemoryMqttStore, type MqttStore, type StoredSession, type StoredSubscription } from '../../../src/broker/mqtt/store.js';
 import type { Outgoing } from '../../../src/broker/mqtt/session.js';
 import { loadProto, serviceClient } from '../../../src/rpc/proto.js';
 import { FakeUsers, Inbox, connect, connectWithInbox, endClient, silentLog, sleep } from '../../support/mqtt.js';
+
+function sub(filter: string, qos: 0 | 1 | 2, extra: Partial<StoredSubscription> = {}): StoredSubscription {
+  return { filter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0, ...extra };
+}
 
 class FakeDirectory implements PeerDirectory {
   private list: ClusterBroker[] = [];
@@ -319,6 +323,43 @@ describe('MQTT cluster routing (three brokers in one process)', () => {
     } finally {
       await n4.stop();
       dir.set({ id: 4, grpcAddr: `127.0.0.1:${n4.grpcPort}`, alive: false });
+    }
+  });
+
+  it('QoS 1/2 for the persistent sessions of a broker with no link is queued in its session log; the PUBACK waits for it', async () => {
+    // Node 6 is a broker meta knows but nobody can reach; node 5's store can queue in its log.
+    const queued: Array<{ node: number; clientId: string; qos: number; topic: string; retain: boolean }> = [];
+    const store = new MemoryMqttStore() as MemoryMqttStore & Required<Pick<MqttStore, 'sessionsOf' | 'sessionsVersion' | 'queueForNode'>>;
+    const away: StoredSession[] = [
+      { clientId: 'away-sub', expiryIntervalSec: 3600, connected: false, lastSeenMs: 0, nodeId: 6, subscriptions: [sub('away/#', 1), sub('$share/g/away/#', 2), sub('away/+', 2, { retainAsPublished: true })] },
+      { clientId: 'away-pub', expiryIntervalSec: 3600, connected: false, lastSeenMs: 0, nodeId: 6, subscriptions: [sub('away/x', 1, { noLocal: true })] },
+      { clientId: 'away-low', expiryIntervalSec: 3600, connected: false, lastSeenMs: 0, nodeId: 6, subscriptions: [sub('away/x', 0)] },
+    ];
+    store.sessionsOf = (node) => (node === 6 ? away : []);
+    store.sessionsVersion = () => 1;
+    store.queueForNode = async (node, clientId, out) => {
+      await sleep(300);
+      queued.push({ node, clientId, qos: out.qos, topic: out.msg.topic, retain: out.retain });
+    };
+    dir.set({ id: 6, grpcAddr: '127.0.0.1:1', alive: true });
+    const n5 = await startNode(5, dir, { store });
+    try {
+      await until('node 5 linked to the live nodes, not to 6', () => n5.cluster.linked.length === 3 && n5.cluster.unreachable.includes(6));
+      const p = await client(n5.port, { clientId: 'away-pub', protocolVersion: 5 });
+      const t0 = Date.now();
+      await p.c.publishAsync('away/x', 'one', { qos: 2, retain: true });
+      assert.ok(Date.now() - t0 >= 250, 'the PUBACK waited for the queueing');
+      // One copy per session at its highest matching QoS; not for the publisher itself (no local), the QoS 0
+      // subscriber (nothing is queued at QoS 0) or the shared subscription (a live member serves it).
+      assert.deepEqual(queued, [{ node: 6, clientId: 'away-sub', qos: 2, topic: 'away/x', retain: true }]);
+      await p.c.publishAsync('away/y/z', 'two', { qos: 0 });
+      await sleep(100);
+      assert.equal(queued.length, 1, 'QoS 0 is not queued for an offline session');
+      await endClient(p.c);
+    } finally {
+      await n5.stop();
+      dir.set({ id: 5, grpcAddr: `127.0.0.1:${n5.grpcPort}`, alive: false });
+      dir.set({ id: 6, grpcAddr: '127.0.0.1:1', alive: false });
     }
   });
 
