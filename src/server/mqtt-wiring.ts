@@ -16,8 +16,27 @@ import { tlsConfigured, type Config } from '../common/config/index.js';
 import type { Logger } from '../common/logger.js';
 import { VERSION } from '../common/package-info.js';
 import type { MetaAgent } from '../meta/agent.js';
+import type { MqttSession } from '../meta/state/records/mqtt-sessions.js';
 import { proposeOrThrow as propose } from './meta-propose.js';
 import type { StorageService } from './storage-service.js';
+
+function storedSession(s: MqttSession): StoredSession {
+  return {
+    clientId: s.clientId,
+    expiryIntervalSec: s.expiryIntervalSec,
+    connected: s.connected,
+    lastSeenMs: s.lastSeenMs,
+    nodeId: s.nodeId,
+    subscriptions: s.subscriptions.map((x) => ({
+      filter: x.filter,
+      qos: x.qos,
+      noLocal: x.noLocal,
+      retainAsPublished: x.retainAsPublished,
+      retainHandling: x.retainHandling,
+      ...(x.subscriptionId !== undefined ? { subscriptionId: x.subscriptionId } : {}),
+    })),
+  };
+}
 
 function metaPort(config: Config, agent: MetaAgent, storage: StorageService): MqttMetaPort {
   const view = agent.replica.view;
@@ -27,22 +46,11 @@ function metaPort(config: Config, agent: MetaAgent, storage: StorageService): Mq
   });
   return {
     sessionsVersion: () => sessionsVersion,
-    sessions: (): StoredSession[] =>
-      view.mqttSessions.list().map((s) => ({
-        clientId: s.clientId,
-        expiryIntervalSec: s.expiryIntervalSec,
-        connected: s.connected,
-        lastSeenMs: s.lastSeenMs,
-        nodeId: s.nodeId,
-        subscriptions: s.subscriptions.map((x) => ({
-          filter: x.filter,
-          qos: x.qos,
-          noLocal: x.noLocal,
-          retainAsPublished: x.retainAsPublished,
-          retainHandling: x.retainHandling,
-          ...(x.subscriptionId !== undefined ? { subscriptionId: x.subscriptionId } : {}),
-        })),
-      })),
+    sessions: (): StoredSession[] => view.mqttSessions.list().map(storedSession),
+    session: (clientId) => {
+      const s = view.mqttSessions.get(clientId);
+      return s ? storedSession(s) : undefined;
+    },
     putSession: (s) => propose(agent, { kind: 'mqtt.session.put', ...s }),
     deleteSession: (clientId) => propose(agent, { kind: 'mqtt.session.delete', clientId }, ['not_found']),
     retainedIndex: () => view.mqttRetained.list().map((e) => ({ topic: e.topic, shard: e.shard, offset: e.offset })),

@@ -174,4 +174,86 @@ describe('mqtt session takeover after its broker dies', () => {
     const dupes = got.filter((v, i) => got.indexOf(v) !== i);
     assert.ok(dupes.every((v) => retried.has(v)), `only resent messages may come twice: ${dupes.join(',')}`);
   });
+
+});
+
+// A cluster of its own: no node restarted just before, so the brokers' links are steady.
+describe('mqtt session moving between live brokers', () => {
+  const cluster = new Cluster({ e: 3, w: 3, a: 2 });
+  after(() => cluster.stop());
+
+  it('a session moves between live brokers with its queue; one connection per client id across the cluster', { timeout: 120_000 }, async () => {
+    await cluster.write();
+    await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
+    await until('three nodes alive', async () => {
+      const v = await cluster.status(1);
+      return v.nodes.length === 3 && v.nodes.every((n) => n.state === 'alive') ? true : undefined;
+    }, 30_000);
+    const mqttPort = (id: number) => cluster.ports.get(id)!.mqtt;
+    const [a, b, c] = [1, 2, 3];
+    const sub = await connect(mqttPort(a), 'mover');
+    await sub.subscribeAsync('live/#', { qos: 1 });
+    await sub.endAsync();
+
+    const pub = await connect5(mqttPort(c), 'mover-pub');
+    const retried = new Set<string>();
+    const sent: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      await publishAcked(pub, `live/${i % 2}`, `l${i}`, retried);
+      sent.push(`l${i}`);
+    }
+
+    // The client comes back on another live broker: the queue left on the first one follows it.
+    const got: string[] = [];
+    let closedAtB = false;
+    const atB = await new Promise<mqtt.MqttClient>((resolve, reject) => {
+      const cl = mqtt.connect({ host: '127.0.0.1', port: mqttPort(b), clientId: 'mover', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 0, connectTimeout: 20_000 });
+      cl.on('message', (_t, payload) => got.push(payload.toString()));
+      cl.once('connect', (ack) => {
+        assert.equal(ack.sessionPresent, true, 'the session is present on the new broker');
+        resolve(cl);
+      });
+      cl.once('close', () => (closedAtB = true));
+      cl.once('error', reject);
+    });
+    for (let i = 20; i < 30; i++) {
+      await publishAcked(pub, `live/${i % 2}`, `l${i}`, retried);
+      sent.push(`l${i}`);
+    }
+    await until('the queue and the new messages delivered', async () => (new Set(got).size >= sent.length ? true : undefined), 20_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}: got ${new Set(got).size} of ${sent.length} (missing ${sent.filter((v) => !got.includes(v)).join(',')}); node logs:\n${cluster.logs(/moved|session|mqtt cluster|"level":(40|50)/)}`);
+    });
+    const firstSeen = got.filter((v, i) => got.indexOf(v) === i);
+    assert.deepEqual(firstSeen, sent, 'every message, in order');
+    assert.ok(got.filter((v, i) => got.indexOf(v) !== i).every((v) => retried.has(v)), 'no duplicates but resent ones');
+
+    // The same client id connecting at the first broker while connected at the second: the second connection is closed.
+    const back = await connect(mqttPort(a), 'mover');
+    await until('the connection at the second broker closed', async () => (closedAtB ? true : undefined), 10_000);
+    const gotBack: string[] = [];
+    back.on('message', (_t, payload) => gotBack.push(payload.toString()));
+    await publishAcked(pub, 'live/x', 'after', retried);
+    await until('the client at the first broker gets new messages', async () => (gotBack.includes('after') ? true : undefined), 10_000).catch(async (err: unknown) => {
+      const routes = await Promise.all([a, b, c].map((id) => fetch(`http://127.0.0.1:${cluster.ports.get(id)!.http}/api/v1/mqtt/routes`).then((x) => x.text(), (e: unknown) => String(e))));
+      throw new Error(`${(err as Error).message}; routes: ${routes.join(' | ').replace(/\s+/g, '')}; logs:\n${cluster.logs(/moved|session|mqtt cluster|"level":(40|50)/)}`);
+    });
+    assert.ok(!got.includes('after'), 'the closed connection got nothing more');
+
+    // A clean start on a third broker also closes the connection where the session was.
+    let backClosed = false;
+    back.once('close', () => (backClosed = true));
+    const clean = await new Promise<mqtt.MqttClient>((resolve, reject) => {
+      const cl = mqtt.connect({ host: '127.0.0.1', port: mqttPort(c), clientId: 'mover', clean: true, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20_000 });
+      cl.once('connect', (ack) => {
+        assert.equal(ack.sessionPresent, false);
+        resolve(cl);
+      });
+      cl.once('error', reject);
+    });
+    await until('the connection at the first broker closed', async () => (backClosed ? true : undefined), 10_000);
+    await clean.endAsync();
+    await pub.endAsync();
+    atB.end(true);
+    back.end(true);
+  });
 });

@@ -55,8 +55,12 @@ export interface ClusterPort {
   readonly remote: RemoteRoutes;
   /** Peers with an open link, sorted (a retained message change goes to each). */
   readonly linked: readonly number[];
-  /** Other broker nodes with no open link (down, or not linked yet). */
-  readonly unreachable: readonly number[];
+  /** Other broker nodes the meta service does not hold alive. */
+  readonly down: readonly number[];
+  /** Other broker nodes the meta service holds alive with no open link (yet). */
+  readonly unlinked: readonly number[];
+  /** Resolves once the peer is linked, or meta no longer holds it alive, or after timeoutMs. */
+  whenReachable(peer: number, timeoutMs: number): Promise<'linked' | 'down' | 'timeout'>;
   /**
    * Queues a message for a peer (sent with the others of this event-loop turn, in
    * order). For QoS 1/2 delivered to subscriptions there, resolves once the peer
@@ -65,6 +69,8 @@ export interface ClusterPort {
    * link closes (or is not open) before the peer confirmed it.
    */
   forward(peer: number, msg: Message, plan: ForwardPlan): Promise<void> | undefined;
+  /** Asks a live peer for a persistent session it holds (its client resumed here): its messages, or undefined when it held none. */
+  takeSession?(peer: number, clientId: string): Promise<{ messages: Outgoing[]; inboundQos2: number[] } | undefined>;
 }
 
 export interface BrokerStats {
@@ -82,6 +88,12 @@ export interface BrokerStats {
 const NEVER_EXPIRES = 0xffff_ffff;
 const NO_MESSAGE: Message = { topic: '', payload: Buffer.alloc(0), qos: 0, retain: false, properties: undefined, expiresAt: undefined, publisher: '', receivedAt: 0 };
 const DELAYED_PREFIX = '$delayed/';
+/** A session moving here from a live broker: how long its routes get to reach the other brokers before that broker lets go. */
+const ROUTE_SETTLE_MS = 100;
+/** Longest a QoS 1/2 publish waits for the link to a live broker whose sessions it is for. */
+const LINK_WAIT_MS = 5_000;
+/** After a peer links: when its queued messages are looked for a second time. */
+const PICK_UP_AGAIN_MS = 3_000;
 /** setTimeout's largest delay; longer timers are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -249,16 +261,31 @@ export class MqttBroker {
    * another broker held comes here first, with its queue when that broker is
    * dead. Undefined when there is nothing to wait for.
    */
-  resumeFromElsewhere(clientId: string): Promise<void> | undefined {
+  resumeFromElsewhere(clientId: string, cleanStart = false): Promise<void> | undefined {
+    if (cleanStart) return this.releaseElsewhere(clientId);
     if (this.sessions.has(clientId) || !this.store.takeOver) return undefined;
     return this.store.takeOver(clientId).then(
       (found) => {
         if (!found || this.sessions.has(clientId)) return;
         const session = this.installStored(found.stored, found.queue, this.now());
-        if (session && found.catchUp) {
+        if (!session) return;
+        if (found.catchUp) {
           // New messages wait behind those still to come from the old log, so each publisher's order holds.
           session.holdNew();
-          void this.catchUp(session, found.catchUp);
+          const fetch = found.catchUp;
+          void this.catchUp(session, async () => ({ messages: await fetch(), inboundQos2: [] }));
+          return;
+        }
+        const owner = found.stored.nodeId;
+        const takeSession = this.cluster?.takeSession;
+        if (owner !== this.settings.nodeId && takeSession) {
+          // Its broker is alive: it hands the queue over. The routes announced here (installStored) reach
+          // the other brokers first, so what is published meanwhile comes here and waits behind the old queue.
+          session.holdNew();
+          return this.catchUp(session, async () => {
+            await new Promise((r) => setTimeout(r, ROUTE_SETTLE_MS));
+            return (await takeSession.call(this.cluster, owner, clientId)) ?? { messages: [], inboundQos2: [] };
+          });
         }
       },
       (err: unknown) => this.log.warn({ client_id: clientId, err: String(err) }, 'mqtt: could not take over the session from another broker'),
@@ -266,26 +293,122 @@ export class MqttBroker {
   }
 
   /**
-   * Delivers what other brokers queued for a taken-over session in its old
-   * broker's log while it moved here, ahead of what reached it here meanwhile.
+   * A peer broker linked with this one: while it could not reach this node it
+   * may have queued messages for this node's sessions in this node's log. They
+   * are picked up now and once more a little later (appends it started before
+   * the link came up may land after the first look).
    */
-  private async catchUp(session: Session, fetch: () => Promise<Outgoing[]>): Promise<void> {
+  peerLinked(): void {
+    if (!this.store.pickUpQueued || this.stopped) return;
+    void this.pickUpQueued();
+    const t = setTimeout(() => void this.pickUpQueued(), PICK_UP_AGAIN_MS);
+    t.unref();
+  }
+
+  private async pickUpQueued(): Promise<void> {
+    if (this.stopped) return;
+    let found: Map<string, Outgoing[]>;
+    try {
+      found = await this.store.pickUpQueued!();
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'mqtt: could not read messages other brokers queued in this node\'s session log');
+      return;
+    }
+    let n = 0;
+    for (const [clientId, list] of found) {
+      const session = this.sessions.get(clientId);
+      if (!session || !session.persistent) continue;
+      for (const out of list) {
+        this.deliver(session, out.msg, out.qos, out.retain, out.subIds, undefined, undefined);
+        n++;
+      }
+    }
+    if (n > 0) this.log.info({ messages: n }, 'mqtt: delivered messages other brokers queued in this node\'s log while they could not reach it');
+  }
+
+  /**
+   * A client starts clean here while a live broker holds its old session: that
+   * broker closes the client's connection there and drops the session (one
+   * connection per client id in the cluster). Its messages are not wanted.
+   */
+  private releaseElsewhere(clientId: string): Promise<void> | undefined {
+    const owner = this.store.ownerElsewhere?.(clientId);
+    const takeSession = this.cluster?.takeSession;
+    if (owner === undefined || !takeSession) return undefined;
+    return takeSession.call(this.cluster, owner, clientId).then(
+      () => undefined,
+      (err: unknown) => this.log.warn({ client_id: clientId, node: owner, err: String(err) }, 'mqtt: could not tell the broker holding this client\'s old session to let it go'),
+    );
+  }
+
+  /**
+   * Brings in the rest of a session that moved here: what other brokers queued
+   * in its dead broker's log meanwhile, or the queue its live broker hands over.
+   * Those messages go ahead of what reached the session here since it was
+   * installed (held back till now); in-flight ones keep their packet ids.
+   */
+  private async catchUp(session: Session, fetch: () => Promise<{ messages: Outgoing[]; inboundQos2: number[] }>): Promise<void> {
+    const clientId = session.clientId;
     const seen = new Set<string>();
     this.catchingUp.set(session, seen);
-    let late: Outgoing[] = [];
+    const older: Outgoing[] = [];
     try {
-      const all = await fetch();
-      if (this.stopped || this.sessions.get(session.clientId) !== session) return;
-      // A publisher that saw both the old broker's log and this node's route sent it both ways.
-      late = all.filter((out) => !seen.has(fingerprint(out.msg)));
-      await Promise.all(late.map((out) => this.store.appendMessage(session.clientId, out)));
-      if (late.length > 0) this.log.info({ client_id: session.clientId, messages: late.length }, 'mqtt: delivered messages queued in the old broker\'s log during the takeover');
+      const got = await fetch();
+      if (this.stopped || this.sessions.get(clientId) !== session) return;
+      const durable: Array<Promise<void>> = [];
+      for (const id of got.inboundQos2) {
+        session.inboundQos2.add(id);
+        if (session.persistent) durable.push(this.store.inboundQos2(clientId, id, true));
+      }
+      for (const out of got.messages) {
+        // A publisher that saw both the old place and this node's route sent it both ways.
+        if (out.state === OutState.Queued && seen.has(fingerprint(out.msg))) continue;
+        if (session.persistent) {
+          durable.push(this.store.appendMessage(clientId, out));
+          // QoS 2 keeps its packet id and state across restarts (QoS 1 in flight is resent as new after one).
+          if (out.qos === 2 && out.state === OutState.Published) this.store.messagePublished(clientId, out);
+          if (out.state === OutState.Released) this.store.messageReleased(clientId, out);
+        } else out.mid = 0;
+        if (out.state === OutState.Queued) older.push(out);
+        else session.restore(out);
+      }
+      await Promise.all(durable);
+      if (got.messages.length > 0) this.log.info({ client_id: clientId, messages: got.messages.length }, 'mqtt: a moved session got the messages left at its old place');
     } catch (err) {
-      this.log.warn({ client_id: session.clientId, err: String(err) }, 'mqtt: could not read what was queued for a taken-over session during the takeover');
+      this.log.warn({ client_id: clientId, err: String(err) }, 'mqtt: could not bring over the messages left at a moved session\'s old place; it goes on without them');
     } finally {
       this.catchingUp.delete(session);
-      session.releaseHold(late, this.now());
+      session.releaseHold(older, this.now());
     }
+  }
+
+  /**
+   * Another broker took over a persistent session of this one (its client
+   * resumed there): the connection here is closed (MQTT 5 DISCONNECT 0x8E), the
+   * session and its routes go, and its messages are handed over. The session
+   * stays in meta, where the other broker owns it now. Undefined when there is
+   * no such session here.
+   */
+  handOverSession(clientId: string, toNode: number): { messages: Outgoing[]; inboundQos2: number[] } | undefined {
+    const session = this.sessions.get(clientId);
+    if (!session) return undefined;
+    // Out of the map before the kick, so the connection's close sees the session already gone.
+    this.sessions.delete(clientId);
+    this.connections.get(clientId)?.takenOver();
+    this.cancelWill(clientId);
+    clearTimeout(session.expiryTimer);
+    for (const sub of [...session.subscriptions.values()]) this.removeSubscription(session, sub.filter);
+    const inboundQos2 = [...session.inboundQos2];
+    const pending = session.clear();
+    this.stats.sessions = this.sessions.size;
+    const messages: Outgoing[] = [];
+    for (const out of pending) {
+      if (out.share !== undefined) this.reroute(out); // another member here takes it
+      else messages.push(out);
+    }
+    if (session.persistent) this.store.clearQueue(clientId);
+    this.log.info({ client_id: clientId, to_node: toNode, messages: messages.length }, `mqtt: session ${clientId} moved to broker ${toNode} with ${messages.length} message(s)`);
+    return { messages, inboundQos2 };
   }
 
   /** Stops timers and closes every connection (MQTT 5 clients get DISCONNECT 0x8B Server shutting down). Sessions stay in the store. */
@@ -596,8 +719,9 @@ export class MqttBroker {
   private route(msg: Message, durable: Array<Promise<void>>): number {
     let matched = this.routePlain(msg, durable);
     const cluster = this.cluster;
-    if (cluster !== undefined && msg.qos > 0 && cluster.unreachable.length > 0 && this.unreachableSessions) {
-      for (const node of cluster.unreachable) matched += this.queueForUnreachable(node, msg, durable);
+    if (cluster !== undefined && msg.qos > 0 && this.unreachableSessions) {
+      for (const node of cluster.down) matched += this.queueForUnreachable(node, msg, durable);
+      for (const node of cluster.unlinked) matched += this.forwardOnceLinked(node, msg, durable, cluster);
     }
     if (cluster !== undefined && cluster.linked.length > 0) return matched + this.routeCluster(msg, durable, cluster);
     this.shared.match(msg.topic, (share, group, filter) => {
@@ -714,26 +838,53 @@ export class MqttBroker {
   }
 
   /**
-   * A peer's link closed before it confirmed a message routed to its sessions:
-   * the peer may have died without storing it, so it is queued for the peer's
-   * persistent sessions in the peer's log (a duplicate if the peer did store it:
-   * QoS 1 is at least once). Without a store that can, the publisher is let go
-   * as before: the peer is gone and its sessions' copy with it.
+   * A peer's link closed before it confirmed a message routed to its sessions
+   * (it may never have stored it): sent again once the link is back; queued in
+   * the peer's session log for its persistent sessions if meta says it is down
+   * (a duplicate if it did store it: QoS 1 is at least once). Without a store
+   * that can queue for other brokers, the publisher is let go as before.
    */
   private afterLinkLost(err: unknown, peer: number, msg: Message, plan: ForwardPlan): Promise<void> {
     if (!(err instanceof PeerLinkLostError)) return Promise.reject(err);
     if (plan.shares !== undefined) return Promise.reject(err); // a shared subscription's copy: the publisher resends, another member takes it
-    if (!this.unreachableSessions) return Promise.resolve();
-    const durable: Array<Promise<void>> = [];
-    this.queueForUnreachable(peer, msg, durable);
-    return durable.length === 0 ? Promise.resolve() : Promise.all(durable).then(() => undefined);
+    const cluster = this.cluster;
+    if (!this.unreachableSessions || !cluster) return Promise.resolve();
+    return this.whenPeerReachable(cluster, peer, msg, false);
   }
 
   /**
-   * Queues a QoS 1/2 message for the persistent sessions of a broker this one
-   * cannot reach, in that broker's session log (shared storage): a takeover of
-   * the session on another broker, or the broker restarted, delivers it. Returns
-   * the sessions it went to.
+   * A QoS 1/2 message for sessions of a broker meta holds alive but this one has
+   * no link to (it restarted, or the link is being reopened): forwarded once the
+   * link is up, so the publisher's acknowledgement waits (at most LINK_WAIT_MS).
+   */
+  private forwardOnceLinked(node: number, msg: Message, durable: Array<Promise<void>>, cluster: ClusterPort): number {
+    let n = 0;
+    this.unreachableSessions!.match(node, msg.topic, msg.publisher, (m) => {
+      if (!this.sessions.has(m.clientId) && (msg.qos < m.qos ? msg.qos : m.qos) > 0) n++;
+    });
+    if (n > 0) durable.push(this.whenPeerReachable(cluster, node, msg, true));
+    return n;
+  }
+
+  private whenPeerReachable(cluster: ClusterPort, peer: number, msg: Message, retryOnLoss: boolean): Promise<void> {
+    return cluster.whenReachable(peer, LINK_WAIT_MS).then((state) => {
+      if (state === 'down') {
+        const durable: Array<Promise<void>> = [];
+        this.queueForUnreachable(peer, msg, durable);
+        return Promise.all(durable).then(() => undefined);
+      }
+      if (state === 'timeout') throw new Error(`broker ${peer} is alive but no link to it opened within ${LINK_WAIT_MS} ms; the publisher is not acknowledged`);
+      const p = cluster.forward(peer, msg, { route: true, shares: undefined, retained: false });
+      if (!p) return undefined;
+      return retryOnLoss ? p.catch((err: unknown) => (err instanceof PeerLinkLostError ? this.whenPeerReachable(cluster, peer, msg, false) : Promise.reject(err))) : p;
+    });
+  }
+
+  /**
+   * Queues a QoS 1/2 message for the persistent sessions of a broker that is
+   * down, in that broker's session log (shared storage): a takeover of the
+   * session on another broker, or the broker restarted, delivers it. Returns the
+   * sessions it went to.
    */
   private queueForUnreachable(node: number, msg: Message, durable: Array<Promise<void>>): number {
     const store = this.store;

@@ -15,12 +15,12 @@
  * acknowledgement, sent once the message is in its sessions (stored, for
  * persistent ones) — at most `ackTimeoutMs`: a peer that does not answer in
  * time fails the publisher's acknowledgement (it resends). When the stream
- * breaks with messages unconfirmed (the peer died), they fail with
- * PeerLinkLostError: the broker then queues them for the peer's persistent
- * sessions in the peer's own session log (MqttBroker.queueForUnreachable), where
- * a takeover of those sessions, or the peer restarted, finds them. A peer whose
- * stream breaks, or that the meta service no longer reports alive, drops out of
- * the route table and into `unreachable`.
+ * breaks with messages unconfirmed, they fail with PeerLinkLostError and the
+ * broker decides (MqttBroker.afterLinkLost): sent again once the link is back,
+ * or, if meta no longer holds the peer alive, queued for its persistent sessions
+ * in its own session log, where a takeover of those sessions, or the peer
+ * restarted, finds them. A peer whose stream breaks drops out of the route
+ * table; peers are `down` (not alive in meta) or `unlinked` (alive, no link yet).
  */
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -31,6 +31,8 @@ import { RemoteRoutes } from '../core/cluster-routes.js';
 import type { ClusterPort, ForwardPlan, MqttBroker } from './broker.js';
 import { PeerLinkLostError } from './cluster-errors.js';
 import type { ForwardedProperties, Message } from './message.js';
+import { OutState, type Outgoing } from './session.js';
+import { decodeQueued, encodeQueued } from './store-records.js';
 import type { QoS } from './codec/packets.js';
 
 const MqttClusterClient = serviceClient(loadProto('robust/broker/v1/cluster.proto'), 'robust.broker.v1.MqttCluster');
@@ -42,6 +44,19 @@ const MAX_FORWARD_BYTES = 60 * 1024 * 1024;
 /** QoS 0 messages to a peer whose stream has this much unsent are dropped (counted) rather than buffered. */
 const MAX_UNSENT_BYTES = 64 * 1024 * 1024;
 const FAILURE_LOG_EVERY_MS = 10_000;
+/** Longest a session hand-over from a live peer may take before the client resumes without its old queue. */
+const TAKE_SESSION_TIMEOUT_MS = 5_000;
+
+interface TakeSessionRequest {
+  client_id: string;
+  to_node: number;
+}
+
+interface TakeSessionReply {
+  found: boolean;
+  messages: Array<{ record: Buffer | Uint8Array; payload: Buffer | Uint8Array; packet_id: number; state: number }>;
+  inbound_qos2: number[];
+}
 
 // ------------------------------------------------------------------ wire types (proto-loader, keepCase)
 
@@ -363,8 +378,12 @@ export interface MqttClusterOptions {
 export class MqttCluster implements ClusterPort {
   readonly remote = new RemoteRoutes();
   linked: number[] = [];
-  /** Broker nodes meta knows besides this one with no open link (down, or not linked yet). */
-  unreachable: number[] = [];
+  /** Other broker nodes meta does not hold alive. */
+  down: number[] = [];
+  /** Other broker nodes meta holds alive with no open link (yet). */
+  unlinked: number[] = [];
+  /** Who waits for a peer to link or go down (whenReachable). */
+  private readonly reachWaiters = new Map<number, Set<(state: 'linked' | 'down') => void>>();
   readonly metrics: ClusterMetrics;
   readonly ackTimeoutMs: number;
   /** Ready links by peer id. */
@@ -381,6 +400,8 @@ export class MqttCluster implements ClusterPort {
   private readonly failureLogged = new Map<number, number>();
   private lastMsg: Message | undefined;
   private lastWire: WireMessage | undefined;
+  /** Clients for TakeSession calls, by peer. */
+  private readonly unaryClients = new Map<number, { address: string; client: grpc.Client }>();
 
   constructor(private readonly opts: MqttClusterOptions) {
     this.broker = opts.broker;
@@ -392,6 +413,17 @@ export class MqttCluster implements ClusterPort {
     });
     opts.server.addService(MqttClusterClient.service, {
       Link: (call: grpc.ServerDuplexStream<Frame, Frame>) => this.accept(call),
+      TakeSession: (call: grpc.ServerUnaryCall<TakeSessionRequest, TakeSessionReply>, callback: grpc.sendUnaryData<TakeSessionReply>) => {
+        const req = call.request;
+        try {
+          const handed = this.broker.handOverSession(req.client_id, req.to_node);
+          if (!handed) return callback(null, { found: false, messages: [], inbound_qos2: [] });
+          const messages = handed.messages.map((o) => ({ record: encodeQueued(o), payload: o.msg.payload, packet_id: o.state === OutState.Queued ? 0 : o.packetId, state: o.state }));
+          callback(null, { found: true, messages, inbound_qos2: handed.inboundQos2 });
+        } catch (err) {
+          callback({ code: grpc.status.INTERNAL, details: errorMessage(err) });
+        }
+      },
     });
     this.broker.routes.onChange = () => this.scheduleDelta();
   }
@@ -415,7 +447,10 @@ export class MqttCluster implements ClusterPort {
     for (const link of [...this.streams]) this.closeLink(link, 'stopping');
     for (const d of this.dialers.values()) d.client.close();
     this.dialers.clear();
-    this.unreachable = [];
+    for (const u of this.unaryClients.values()) u.client.close();
+    this.unaryClients.clear();
+    this.down = [];
+    this.unlinked = [];
     this.broker.cluster = undefined;
   }
 
@@ -425,6 +460,39 @@ export class MqttCluster implements ClusterPort {
     return [...ids]
       .sort((a, b) => a - b)
       .map((id) => ({ node_id: id, connected: this.links.get(id)?.ready === true, routes: this.remote.routesOf(id) }));
+  }
+
+  // ------------------------------------------------------------------ session hand-over (ClusterPort)
+
+  /** Asks `peer` for a persistent session it holds (the client resumed it here): its messages, or undefined when it held none. */
+  async takeSession(peer: number, clientId: string): Promise<{ messages: Outgoing[]; inboundQos2: number[] } | undefined> {
+    const b = this.opts.directory.brokers().find((x) => x.id === peer);
+    if (!b) throw new Error(`broker ${peer} is not known to the meta service`);
+    let client = this.unaryClients.get(peer);
+    if (!client || client.address !== b.grpcAddr) {
+      client?.client.close();
+      client = { address: b.grpcAddr, client: new MqttClusterClient(b.grpcAddr, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) };
+      this.unaryClients.set(peer, client);
+    }
+    const c = client.client as unknown as {
+      TakeSession(req: TakeSessionRequest, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: TakeSessionReply) => void): void;
+    };
+    const reply = await new Promise<TakeSessionReply>((resolve, reject) =>
+      c.TakeSession({ client_id: clientId, to_node: this.opts.nodeId }, { deadline: Date.now() + TAKE_SESSION_TIMEOUT_MS }, (err, res) => (err || !res ? reject(err ?? new Error('empty answer')) : resolve(res))),
+    );
+    if (!reply.found) return undefined;
+    return {
+      messages: (reply.messages ?? []).map((m) => {
+        const out = decodeQueued(toBuffer(m.record), toBuffer(m.payload));
+        const state = Number(m.state);
+        if ((state === OutState.Published || state === OutState.Released) && m.packet_id > 0 && m.packet_id <= 0xffff) {
+          out.state = state;
+          out.packetId = Number(m.packet_id);
+        }
+        return out;
+      }),
+      inboundQos2: (reply.inbound_qos2 ?? []).map(Number),
+    };
   }
 
   // ------------------------------------------------------------------ forwarding (ClusterPort)
@@ -599,6 +667,8 @@ export class MqttCluster implements ClusterPort {
         link.ready = true;
         this.links.set(peer, link);
         this.updateLinked();
+        // It may have queued messages for our sessions in our log while it could not reach us.
+        this.broker.peerLinked();
         this.log.info({ peer, dialed: link.dialed }, `mqtt cluster: linked with broker ${peer}`);
         return;
       }
@@ -685,15 +755,47 @@ export class MqttCluster implements ClusterPort {
 
   private updateUnreachable(): void {
     if (!this.running) {
-      this.unreachable = [];
+      this.down = [];
+      this.unlinked = [];
       return;
     }
     const self = this.opts.nodeId;
-    this.unreachable = this.opts.directory
-      .brokers()
-      .map((b) => b.id)
-      .filter((id) => id !== self && this.links.get(id)?.ready !== true)
-      .sort((a, b) => a - b);
+    const down: number[] = [];
+    const unlinked: number[] = [];
+    for (const b of this.opts.directory.brokers()) {
+      if (b.id === self) continue;
+      if (!b.alive) down.push(b.id);
+      else if (this.links.get(b.id)?.ready !== true) unlinked.push(b.id);
+    }
+    this.down = down.sort((a, b) => a - b);
+    this.unlinked = unlinked.sort((a, b) => a - b);
+    for (const [peer, waiters] of this.reachWaiters) {
+      const state = this.links.get(peer)?.ready === true ? 'linked' : this.down.includes(peer) ? 'down' : undefined;
+      if (!state) continue;
+      this.reachWaiters.delete(peer);
+      for (const w of waiters) w(state);
+    }
+  }
+
+  /** Resolves once the peer is linked, or meta no longer holds it alive, or after timeoutMs. */
+  whenReachable(peer: number, timeoutMs: number): Promise<'linked' | 'down' | 'timeout'> {
+    if (this.links.get(peer)?.ready === true) return Promise.resolve('linked');
+    if (!this.running || this.down.includes(peer)) return Promise.resolve('down');
+    return new Promise((resolve) => {
+      let set = this.reachWaiters.get(peer);
+      if (!set) this.reachWaiters.set(peer, (set = new Set()));
+      const waiters = set;
+      const timer = setTimeout(() => {
+        waiters.delete(done);
+        resolve('timeout');
+      }, timeoutMs);
+      timer.unref();
+      const done = (state: 'linked' | 'down'): void => {
+        clearTimeout(timer);
+        resolve(state);
+      };
+      waiters.add(done);
+    });
   }
 
   // ------------------------------------------------------------------ route deltas

@@ -330,8 +330,8 @@ export class MqttConnection implements SessionLink, Backpressured {
 
   /** CONNECT accepted: bind the session, answer CONNACK, resume deliveries. */
   private completeConnect(p: ConnectPacket, assigned: string | undefined, authData: Buffer | undefined): void {
-    // A session another broker held is brought here first (still busy: later packets wait).
-    const fetching = p.cleanStart ? undefined : this.broker.resumeFromElsewhere(this.clientId);
+    // A session another broker held is brought here first, or let go there on a clean start (still busy: later packets wait).
+    const fetching = this.broker.resumeFromElsewhere(this.clientId, p.cleanStart);
     if (fetching) {
       void fetching.finally(() => {
         if (!this.closed) this.bindSession(p, assigned, authData);

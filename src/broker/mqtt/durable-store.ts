@@ -28,6 +28,8 @@ import type { QoS, UserProperties } from './codec/packets.js';
 /** What the store needs from the meta service. */
 export interface MqttMetaPort {
   sessions(): StoredSession[];
+  /** One client's session (without listing them all). */
+  session?(clientId: string): StoredSession | undefined;
   putSession(s: StoredSession): Promise<void>;
   deleteSession(clientId: string): Promise<void>;
   retainedIndex(): Array<{ topic: string; shard: string; offset: number }>;
@@ -186,6 +188,9 @@ export class DurableMqttStore implements MqttStore {
   /** mids finished before their append completed (the offset arrives later). */
   private readonly doneEarly = new Set<number>();
   private compactTimer: NodeJS.Timeout | undefined;
+  /** Where the last read of this node's own session log ended (messages other brokers queue there come after). */
+  private ownReadTo = 0n;
+  private pickingUp: Promise<Map<string, Outgoing[]>> | undefined;
   /** Other brokers' session logs this node queued messages in (while they were unreachable). */
   private readonly foreignLogs = new Map<number, BatchedLog>();
   /** Set when a record stopped being needed; compaction has work only then. */
@@ -227,7 +232,31 @@ export class DurableMqttStore implements MqttStore {
   }
 
   private replaySessions(): Promise<Map<string, RecoveredQueue>> {
-    return this.replay(this.sessionLog, undefined, true);
+    return this.replay(this.sessionLog, undefined, true, (end) => (this.ownReadTo = end));
+  }
+
+  pickUpQueued(): Promise<Map<string, Outgoing[]>> {
+    // One read at a time: a second caller shares the one running.
+    this.pickingUp ??= this.readForeignRecords().finally(() => (this.pickingUp = undefined));
+    return this.pickingUp;
+  }
+
+  private async readForeignRecords(): Promise<Map<string, Outgoing[]>> {
+    const found = new Map<string, Outgoing[]>();
+    if (this.closed) return found;
+    const end = await this.sessionLog.readAll((rec) => {
+      if (header(rec, KIND)?.toString('latin1') !== 'F') return;
+      const clientId = rec.key?.toString('utf8') ?? '';
+      const out = decodeQueued(header(rec, QUEUED) as Buffer, rec.value ?? Buffer.alloc(0));
+      out.mid = -(Number(rec.offset) + 1);
+      let list = found.get(clientId);
+      if (!list) found.set(clientId, (list = []));
+      list.push(out);
+    }, this.ownReadTo);
+    this.ownReadTo = end;
+    // The broker delivers them as new messages (logged again under its own ids): these copies are done.
+    for (const [clientId, list] of found) for (const out of list) this.sessionLog.addQuiet(this.control(clientId, K_DONE, midRef(out.mid, 0)));
+    return found;
   }
 
   /**
@@ -400,7 +429,7 @@ export class DurableMqttStore implements MqttStore {
    * stays there.
    */
   async takeOver(clientId: string): Promise<{ stored: StoredSession; queue?: RecoveredQueue; catchUp?: () => Promise<Outgoing[]> } | undefined> {
-    const stored = this.meta.sessions().find((s) => s.clientId === clientId);
+    const stored = this.storedSession(clientId);
     if (!stored || stored.nodeId === this.nodeId) return undefined;
     if (this.meta.nodeAlive?.(stored.nodeId) !== false) return { stored };
     const foreign = this.foreignLog(stored.nodeId);
@@ -455,6 +484,16 @@ export class DurableMqttStore implements MqttStore {
     return this.meta.sessions().filter((s) => s.nodeId === nodeId && s.expiryIntervalSec > 0);
   }
 
+  private storedSession(clientId: string): StoredSession | undefined {
+    return this.meta.session ? this.meta.session(clientId) : this.meta.sessions().find((s) => s.clientId === clientId);
+  }
+
+  ownerElsewhere(clientId: string): number | undefined {
+    const stored = this.storedSession(clientId);
+    if (!stored || stored.nodeId === this.nodeId || this.meta.nodeAlive?.(stored.nodeId) === false) return undefined;
+    return stored.nodeId;
+  }
+
   sessionsVersion(): number {
     return this.meta.sessionsVersion?.() ?? 0;
   }
@@ -476,6 +515,9 @@ export class DurableMqttStore implements MqttStore {
   }
 
   deleteSession(clientId: string): Promise<void> {
+    // A session another broker took over is that broker's to end (a stale copy here may expire).
+    const stored = this.storedSession(clientId);
+    if (stored && stored.nodeId !== this.nodeId && this.meta.nodeAlive?.(stored.nodeId) !== false) return Promise.resolve();
     return this.meta.deleteSession(clientId);
   }
 

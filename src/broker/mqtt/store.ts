@@ -83,8 +83,16 @@ export interface MqttStore {
    * cannot queue for other brokers (their logs are not on shared storage).
    */
   sessionsOf?(nodeId: number): readonly StoredSession[];
+  /** The live broker other than this one that holds the client's persistent session, per meta; undefined when none. */
+  ownerElsewhere?(clientId: string): number | undefined;
   /** Changes whenever sessionsOf may answer differently. */
   sessionsVersion?(): number;
+  /**
+   * Messages other brokers queued in this broker's log since it last looked
+   * (while they could not reach it), by client id; they are marked delivered in
+   * the log, so a restart does not hand them out again.
+   */
+  pickUpQueued?(): Promise<Map<string, Outgoing[]>>;
   /** Queues a message for a session of another broker, in that broker's session log. Resolves when durable. */
   queueForNode?(nodeId: number, clientId: string, out: Outgoing): Promise<void>;
   /** Retained message changes made by other brokers (cluster); optional. */

@@ -326,8 +326,8 @@ describe('MQTT cluster routing (three brokers in one process)', () => {
     }
   });
 
-  it('QoS 1/2 for the persistent sessions of a broker with no link is queued in its session log; the PUBACK waits for it', async () => {
-    // Node 6 is a broker meta knows but nobody can reach; node 5's store can queue in its log.
+  it('QoS 1/2 for the persistent sessions of a broker that is down is queued in its session log; the PUBACK waits for it', async () => {
+    // Node 6 is a broker meta knows but holds down; node 5's store can queue in its log.
     const queued: Array<{ node: number; clientId: string; qos: number; topic: string; retain: boolean }> = [];
     const store = new MemoryMqttStore() as MemoryMqttStore & Required<Pick<MqttStore, 'sessionsOf' | 'sessionsVersion' | 'queueForNode'>>;
     const away: StoredSession[] = [
@@ -341,11 +341,20 @@ describe('MQTT cluster routing (three brokers in one process)', () => {
       await sleep(300);
       queued.push({ node, clientId, qos: out.qos, topic: out.msg.topic, retain: out.retain });
     };
-    dir.set({ id: 6, grpcAddr: '127.0.0.1:1', alive: true });
+    dir.set({ id: 6, grpcAddr: '127.0.0.1:1', alive: false });
     const n5 = await startNode(5, dir, { store });
     try {
-      await until('node 5 linked to the live nodes, not to 6', () => n5.cluster.linked.length === 3 && n5.cluster.unreachable.includes(6));
+      await until('node 5 linked to the live nodes, 6 down', () => n5.cluster.linked.length === 3 && n5.cluster.down.includes(6));
       const p = await client(n5.port, { clientId: 'away-pub', protocolVersion: 5 });
+      // While meta holds node 6 alive, its sessions wait for a link to it: none opens, so the publisher is not acknowledged.
+      dir.set({ id: 6, grpcAddr: '127.0.0.1:1', alive: true });
+      await until('6 alive but unlinked', () => n5.cluster.unlinked.includes(6));
+      const w0 = Date.now();
+      await assert.rejects(p.c.publishAsync('away/x', 'zero', { qos: 1 }), 'no PUBACK success while the link is missing');
+      assert.ok(Date.now() - w0 >= 4500, `the publish waited for the link (${Date.now() - w0} ms)`);
+      assert.deepEqual(queued, [], 'nothing queued for a live broker');
+      dir.set({ id: 6, grpcAddr: '127.0.0.1:1', alive: false });
+      await until('6 down', () => n5.cluster.down.includes(6));
       const t0 = Date.now();
       await p.c.publishAsync('away/x', 'one', { qos: 2, retain: true });
       assert.ok(Date.now() - t0 >= 250, 'the PUBACK waited for the queueing');
