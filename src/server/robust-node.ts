@@ -30,6 +30,9 @@ import { createMqttServer } from './mqtt-wiring.js';
 import { advertisedKafkaListeners, createKafkaServer, kafkaListeners } from './kafka-wiring.js';
 import { ShardPlacement } from './shard-placement.js';
 import { createTopicBridge } from './topic-bridge.js';
+import { advertisedRocketmqListeners, createRocketmqServer } from './rocketmq-wiring.js';
+import { checkMessageTypeConfig, MESSAGE_TYPE_CONFIG_KEY } from '../broker/rocketmq/message-type.js';
+import type { RocketmqServer } from '../broker/rocketmq/server.js';
 import type { KafkaServer } from '../broker/kafka/server.js';
 import type { ProtocolServer } from '../broker/service.js';
 import { createMqttAdmin } from './mqtt-admin.js';
@@ -45,6 +48,8 @@ export interface RobustNodeOptions {
 function checkTopicConfig(config: Record<string, string>): MetaResult | undefined {
   const flush = config['flush'];
   if (flush !== undefined && flush !== 'sync' && flush !== 'async') return { ok: false, code: 'invalid', message: `topic config "flush" must be "sync" or "async", got "${flush}"` };
+  const messageType = checkMessageTypeConfig(config[MESSAGE_TYPE_CONFIG_KEY]);
+  if (messageType) return { ok: false, code: 'invalid', message: messageType };
   return undefined;
 }
 
@@ -64,6 +69,7 @@ export class RobustNode implements NodeView {
   readonly storage: StorageService | undefined;
   readonly mqtt: MqttServer | undefined;
   readonly kafka: KafkaServer | undefined;
+  readonly rocketmq: RocketmqServer | undefined;
   private readonly common: CommonServer;
   private readonly rpcClients = new RpcClientPool();
   private readonly journalUpkeep: JournalMaintenance;
@@ -120,14 +126,19 @@ export class RobustNode implements NodeView {
       // One topic, every protocol: Kafka records reach MQTT subscribers, MQTT publishes land in stored topics.
       const bridge = createTopicBridge({ agent: this.metaAgent, storage: this.storage, nodeId: config.node_id, log: log.child({ service: 'bridge' }) });
       bridge.attachMqtt(mqtt);
+      if (config.rocketmq.grpc_port !== 0) {
+        // Started before the registration below, which advertises its address.
+        const rocketmq = createRocketmqServer(config, log.child({ service: 'rocketmq' }), this.metrics.registry, this.metaAgent, this.storage, bridge.kafkaPort);
+        this.rocketmq = rocketmq;
+        protocols.push({ name: 'rocketmq', server: rocketmq });
+      }
       if (kafkaListeners(config).length > 0) {
         const kafka = createKafkaServer(config, log.child({ service: 'kafka' }), this.metrics.registry, this.metaAgent, this.storage, bridge.kafkaPort);
         this.kafka = kafka;
         protocols.push({ name: 'kafka', server: this.advertising(kafka) });
       } else {
         // Shard leaders are also the journal engine's writers: placement runs with or without Kafka.
-        const placement = new ShardPlacement(this.metaAgent, config.node_id, log.child({ service: 'placement' }));
-        protocols.push({ name: 'placement', server: { start: () => placement.start(), stop: async () => placement.stop(), listeners: () => [] } });
+        protocols.push({ name: 'placement', server: this.advertising(undefined) });
       }
       // Re-replication of sealed journal segments (the live broker with the lowest id acts).
       protocols.push({ name: 'journal-maintenance', server: this.journalUpkeep.service() });
@@ -140,35 +151,39 @@ export class RobustNode implements NodeView {
   }
 
   /**
-   * Starts the Kafka server, then records its advertised addresses in this
-   * node's registry entry (what Metadata tells clients), and runs shard
-   * leader placement while it serves.
+   * Starts the Kafka server (if any), then records the advertised addresses of
+   * Kafka and RocketMQ in this node's registry entry (what Metadata and
+   * QueryRoute tell clients), and runs shard leader placement while it serves.
    */
-  private advertising(kafka: KafkaServer): ProtocolServer {
+  private advertising(kafka: KafkaServer | undefined): ProtocolServer {
     const placement = new ShardPlacement(this.metaAgent, this.config.node_id, this.log.child({ service: 'placement' }));
-    const c = this.config;
     return {
       start: async () => {
-        await kafka.start();
-        const listeners = [...(this.mqtt?.listeners() ?? []), ...advertisedKafkaListeners(c, kafka), ...journalListeners(c)];
-        const r = await proposeResult(this.metaAgent, {
-          kind: 'node.register',
-          nodeId: c.node_id,
-          roles: c.roles,
-          grpcAddr: `${c.advertised_host}:${c.grpc_port}`,
-          httpAddr: `${c.advertised_host}:${c.http_port}`,
-          listeners,
-          nowMs: Date.now(),
-        });
-        if (!r.ok) throw new Error(`could not record the Kafka listeners of node ${c.node_id}: ${r.message}`);
+        if (kafka) await kafka.start();
+        if (kafka || this.rocketmq) await this.registerListeners();
         await placement.start();
       },
       stop: async () => {
         placement.stop();
-        await kafka.stop();
+        await kafka?.stop();
       },
-      listeners: () => kafka.listeners(),
+      listeners: () => kafka?.listeners() ?? [],
     };
+  }
+
+  private async registerListeners(): Promise<void> {
+    const c = this.config;
+    const listeners = [...(this.mqtt?.listeners() ?? []), ...(this.kafka ? advertisedKafkaListeners(c, this.kafka) : []), ...advertisedRocketmqListeners(c, this.rocketmq), ...journalListeners(c)];
+    const r = await proposeResult(this.metaAgent, {
+      kind: 'node.register',
+      nodeId: c.node_id,
+      roles: c.roles,
+      grpcAddr: `${c.advertised_host}:${c.grpc_port}`,
+      httpAddr: `${c.advertised_host}:${c.http_port}`,
+      listeners,
+      nowMs: Date.now(),
+    });
+    if (!r.ok) throw new Error(`could not record the protocol listeners of node ${c.node_id}: ${r.message}`);
   }
 
   async start(): Promise<void> {

@@ -40,6 +40,8 @@ export interface TestNodePorts {
   mqtt?: number;
   mqttWs?: number;
   kafka?: number;
+  /** Set when the config enables RocketMQ (writeTestConfig's `rocketmq` option). */
+  rocketmq?: number;
 }
 
 /** A config file in a fresh temp dir, on free loopback ports, with data under the same dir. */
@@ -47,8 +49,9 @@ export interface TestNodePorts {
  * `mqtt`: when given, the MQTT TCP and WebSocket listeners get free ports and these
  * lines are added to the [mqtt] section (a config may not repeat a section).
  * `kafka`: likewise for the Kafka listener and the [kafka] section.
+ * `rocketmq`: likewise for the RocketMQ gRPC listener and the [rocketmq] section.
  */
-export async function writeTestConfig(extra = '', roles = '["meta", "broker", "journal"]', opts: { mqtt?: string; kafka?: string } = {}): Promise<{ file: string; dir: string; ports: TestNodePorts }> {
+export async function writeTestConfig(extra = '', roles = '["meta", "broker", "journal"]', opts: { mqtt?: string; kafka?: string; rocketmq?: string } = {}): Promise<{ file: string; dir: string; ports: TestNodePorts }> {
   const dir = tempDir();
   const ports: TestNodePorts = { grpc: await freePort(), http: await freePort() };
   if (opts.mqtt !== undefined) {
@@ -56,6 +59,7 @@ export async function writeTestConfig(extra = '', roles = '["meta", "broker", "j
     ports.mqttWs = await freePort();
   }
   if (opts.kafka !== undefined) ports.kafka = await freePort();
+  if (opts.rocketmq !== undefined) ports.rocketmq = await freePort();
   const journal = await freePort();
   const file = join(dir, 'node.toml');
   writeFileSync(
@@ -84,7 +88,8 @@ tcp_port = ${ports.kafka ?? 0}
 ${opts.kafka ?? ''}
 
 [rocketmq]
-grpc_port = 0
+grpc_port = ${ports.rocketmq ?? 0}
+${opts.rocketmq ?? ''}
 ${extra}
 `,
   );

@@ -164,9 +164,37 @@ const kafkaSection = z.strictObject({
   offsets_retention_ms: z.int().min(0).default(7 * 24 * 3600 * 1000),
 });
 
-const rocketmqSection = z.strictObject({
-  grpc_port: optionalPort(8081),
-});
+const rocketmqSection = z
+  .strictObject({
+    grpc_port: optionalPort(8081),
+    /** Host clients are told to connect to (QueryRoute); empty = the node's advertised_host. */
+    advertised_host: z.string().default(''),
+    /** Create a topic on its first QueryRoute or SendMessage (RocketMQ's autoCreateTopicEnable). */
+    auto_create_topics: z.boolean().default(true),
+    /** Queues of an auto-created topic (RocketMQ's defaultTopicQueueNums). */
+    default_queues: z.int().min(1).max(1024).default(8),
+    /** Largest message body accepted (and told to producers). */
+    max_body_bytes: z.int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** The longest a ReceiveMessage waits for messages; what consumers are told. */
+    long_polling_timeout_ms: z.int().min(1000).max(300_000).default(20_000),
+    /** Batch size consumers are told to receive with. */
+    receive_batch_size: z.int().min(1).max(1024).default(32),
+    /** Bounds of the invisible duration a ReceiveMessage may ask for. */
+    min_invisible_ms: z.int().min(100).default(1000),
+    max_invisible_ms: z.int().min(1000).default(12 * 3600 * 1000),
+    /** Messages read and not yet acked, per consumer group and queue, before the broker reads no further. */
+    max_inflight_per_queue: z.int().min(1).max(1_000_000).default(10_000),
+    /** Where a consumer group with no committed offset starts on a queue: its first or last message. */
+    consume_from: z.enum(['first', 'last']).default('first'),
+    /** How often consumer groups' acked offsets are committed to meta. */
+    offset_commit_interval_ms: z.int().min(50).max(60_000).default(1000),
+  })
+  .check((ctx) => {
+    const r = ctx.value;
+    if (r.min_invisible_ms > r.max_invisible_ms) {
+      ctx.issues.push({ code: 'custom', input: r.min_invisible_ms, path: ['min_invisible_ms'], message: `must be <= rocketmq.max_invisible_ms (${r.max_invisible_ms})` });
+    }
+  });
 
 const tlsSection = z.strictObject({
   cert: z.string().min(1).optional(),

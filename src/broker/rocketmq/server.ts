@@ -1,0 +1,214 @@
+/**
+ * The RocketMQ 5 gRPC endpoint of a broker (the "Proxy" of RocketMQ 5, in
+ * Local mode: same process as the storage): apache.rocketmq.v2.MessagingService
+ * on a grpc-js server of its own, bound to `[rocketmq] grpc_port`.
+ *
+ * Every RPC answers in-band: failures become a RocketMQ Status in a normal
+ * response (the client maps the code to its exceptions), never a failed gRPC
+ * call and never an exception that escapes into the process.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ListenError, errorMessage } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import type { ListenerInfo } from '../../common/node-info.js';
+import type { StorageAdapter } from '../../storage/types.js';
+import { ackMessage, changeInvisibleDuration } from './ack.js';
+import { ClientRegistry } from './clients.js';
+import { Consumption } from './consumption.js';
+import { isServerFault, statusOf } from './errors.js';
+import type { RocketmqMetrics } from './metrics.js';
+import type { RocketmqBusPort, RocketmqDeps, RocketmqMetaPort, RocketmqSettings } from './ports.js';
+import { messagingServiceDefinition, type ReceiveMessageRequest, type ReceiveMessageResponse, type Status, type TelemetryCommand } from './proto.js';
+import { Receiver } from './receive.js';
+import { queryRoute } from './route.js';
+import { Sender } from './send.js';
+import { heartbeat, notifyClientTermination, serveTelemetry } from './telemetry.js';
+
+export interface RocketmqServerOptions {
+  host: string;
+  port: number;
+  /** Host clients are told to connect to. */
+  advertisedHost: string;
+  meta: RocketmqMetaPort;
+  storage: () => StorageAdapter;
+  bus?: RocketmqBusPort;
+  settings: RocketmqSettings;
+  metrics: RocketmqMetrics;
+  log: Logger;
+  now?: () => number;
+}
+
+/** Calls in flight get this long to finish at stop before they are cut. */
+const STOP_GRACE_MS = 3000;
+/** A client with no Telemetry stream is forgotten after this long without a heartbeat (it sends one every 10 s). */
+const CLIENT_IDLE_MS = 120_000;
+
+type UnaryFn = (request: never, call: grpc.ServerUnaryCall<never, unknown>) => Promise<{ status: Status }> | { status: Status };
+
+export class RocketmqServer {
+  readonly deps: RocketmqDeps;
+  readonly consumption: Consumption;
+  private readonly sender: Sender;
+  private readonly receiver: Receiver;
+  private readonly telemetryStreams = new Set<grpc.ServerDuplexStream<TelemetryCommand, TelemetryCommand>>();
+  private grpcServer: grpc.Server | undefined;
+  private boundPort: number | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private signalStop!: () => void;
+  private readonly stopping = new Promise<void>((resolve) => (this.signalStop = resolve));
+
+  constructor(private readonly opts: RocketmqServerOptions) {
+    this.deps = {
+      meta: opts.meta,
+      storage: opts.storage,
+      ...(opts.bus ? { bus: opts.bus } : {}),
+      settings: opts.settings,
+      clients: new ClientRegistry(),
+      metrics: opts.metrics,
+      log: opts.log,
+      now: opts.now ?? Date.now,
+      advertised: () => ({ host: opts.advertisedHost, port: this.boundPort ?? opts.port }),
+    };
+    this.consumption = new Consumption(this.deps);
+    this.sender = new Sender(this.deps);
+    this.receiver = new Receiver(this.deps, this.consumption, this.stopping);
+    const clients = this.deps.clients;
+    opts.metrics.setSources(
+      () => new Map([...clients.countByType()].map(([type, n]) => [type.toLowerCase(), n])),
+      () => this.consumption.inflightTotal(),
+    );
+  }
+
+  port(): number | undefined {
+    return this.boundPort;
+  }
+
+  async start(): Promise<void> {
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      'grpc.max_send_message_length': 64 * 1024 * 1024,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
+    server.addService(messagingServiceDefinition(), this.implementation());
+    const { host, port } = this.opts;
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+        if (err) reject(new ListenError('rocketmq.grpc_port', host, port, bindCause(err)));
+        else resolve(bound);
+      });
+    });
+    this.grpcServer = server;
+    this.consumption.start();
+    this.sweeper = setInterval(() => this.deps.clients.expire(this.deps.now(), CLIENT_IDLE_MS), 30_000);
+    this.sweeper.unref();
+    this.opts.log.info({ port: this.boundPort }, `rocketmq: gRPC listening on ${host}:${this.boundPort}`);
+  }
+
+  async stop(): Promise<void> {
+    const server = this.grpcServer;
+    this.grpcServer = undefined;
+    if (this.sweeper) clearInterval(this.sweeper);
+    // Waiting receives answer now; clients reconnect their Telemetry streams elsewhere.
+    this.receiver.stop();
+    this.signalStop();
+    for (const call of this.telemetryStreams) if (!call.writableEnded) call.end();
+    if (server) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, STOP_GRACE_MS);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.boundPort = undefined;
+    await this.consumption.stop();
+  }
+
+  listeners(): ListenerInfo[] {
+    return this.boundPort === undefined ? [] : [{ name: 'rocketmq-grpc', protocol: 'rocketmq', address: `${this.opts.host}:${this.boundPort}` }];
+  }
+
+  private implementation(): grpc.UntypedServiceImplementation {
+    const deps = this.deps;
+    const unary: Record<string, UnaryFn> = {
+      QueryRoute: (req) => queryRoute(deps, req),
+      Heartbeat: (req, call) => heartbeat(deps, req, call.metadata),
+      SendMessage: (req) => this.sender.send(req),
+      AckMessage: (req) => ackMessage(deps, this.consumption, req),
+      ChangeInvisibleDuration: (req) => changeInvisibleDuration(deps, this.consumption, req),
+      NotifyClientTermination: (req, call) => notifyClientTermination(deps, req, call.metadata),
+    };
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const [name, method] of Object.entries(messagingServiceDefinition())) {
+      const fn = unary[name];
+      if (fn) impl[name] = this.unaryHandler(name, fn) as grpc.UntypedHandleCall;
+      else if (!method.requestStream && !method.responseStream) impl[name] = this.unaryHandler(name, () => notImplemented(name)) as grpc.UntypedHandleCall;
+    }
+    impl['ReceiveMessage'] = ((call: grpc.ServerWritableStream<ReceiveMessageRequest, ReceiveMessageResponse>) => this.serveReceive(call)) as grpc.UntypedHandleCall;
+    impl['PullMessage'] = ((call: grpc.ServerWritableStream<unknown, { status: Status }>) => {
+      deps.metrics.request('PullMessage', 'NOT_IMPLEMENTED');
+      call.write(notImplemented('PullMessage'));
+      call.end();
+    }) as grpc.UntypedHandleCall;
+    impl['Telemetry'] = ((call: grpc.ServerDuplexStream<TelemetryCommand, TelemetryCommand>) => serveTelemetry(deps, call, this.telemetryStreams)) as grpc.UntypedHandleCall;
+    return impl;
+  }
+
+  private unaryHandler(rpc: string, fn: UnaryFn): grpc.handleUnaryCall<never, unknown> {
+    return (call, callback) => {
+      Promise.resolve()
+        .then(() => fn(call.request, call))
+        .then(
+          (res) => {
+            this.deps.metrics.request(rpc, res.status.code);
+            callback(null, res);
+          },
+          (err: unknown) => {
+            const status = this.failed(rpc, err);
+            callback(null, { status });
+          },
+        )
+        .catch((err: unknown) => this.opts.log.error({ rpc, err: errorMessage(err) }, 'rocketmq: could not answer a request'));
+    };
+  }
+
+  private serveReceive(call: grpc.ServerWritableStream<ReceiveMessageRequest, ReceiveMessageResponse>): void {
+    this.receiver.receive(call.request, call).then(
+      (code) => this.deps.metrics.request('ReceiveMessage', code),
+      (err: unknown) => {
+        const status = this.failed('ReceiveMessage', err);
+        try {
+          if (!call.cancelled && !call.writableEnded) {
+            call.write({ status });
+            call.end();
+          }
+        } catch (writeErr) {
+          this.opts.log.warn({ err: errorMessage(writeErr) }, 'rocketmq: could not answer a receive');
+        }
+      },
+    );
+  }
+
+  /** The status a failure is answered with, counted and (when it is the broker's fault) logged. */
+  private failed(rpc: string, err: unknown): Status {
+    const status = statusOf(err);
+    this.deps.metrics.request(rpc, status.code);
+    if (isServerFault(err)) this.opts.log.warn({ rpc, code: status.code, err: errorMessage(err) }, `rocketmq: ${rpc} failed`);
+    return status;
+  }
+}
+
+function notImplemented(rpc: string): { status: Status } {
+  return { status: { code: 'NOT_IMPLEMENTED', message: `${rpc} is not implemented by this broker yet` } };
+}
+
+/** grpc-js folds the socket error into its message; recover the errno so the log line says "address in use". */
+function bindCause(err: Error): Error {
+  const m = /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(err.message);
+  if (m) return Object.assign(new Error(err.message), { code: m[1] });
+  return err;
+}
