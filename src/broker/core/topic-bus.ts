@@ -17,6 +17,14 @@ export interface BusRecord {
   timestamp: number;
 }
 
+/** What a protocol on stored topics (Kafka, RocketMQ) publishes through to the others' live subscribers. */
+export interface BusPort {
+  /** Whether any other protocol has a live subscriber for this topic (cheap; checked per send). */
+  interested(topic: string): boolean;
+  /** Called after records were appended; delivers to other protocols' live subscribers. */
+  published(records: BusRecord[]): void;
+}
+
 export interface BusSink {
   /** Cheap: asked on every publish of the other protocols. */
   interested(topic: string): boolean;

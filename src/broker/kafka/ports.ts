@@ -9,6 +9,7 @@
  * code the client should see (TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, ...).
  */
 import type { ScramStored } from '../core/auth/credentials.js';
+import type { BusPort, BusRecord } from '../core/topic-bus.js';
 
 export interface KafkaBroker {
   nodeId: number;
@@ -72,18 +73,7 @@ export interface KafkaMetaPort {
   verifyPassword(username: string, password: string): Promise<boolean>;
 }
 
-/** A record produced over Kafka, for subscribers of other protocols (MQTT) to the same topic. */
-export interface CrossProtocolPublish {
-  topic: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: Array<{ key: string; value: Buffer }>;
-  timestamp: number;
-}
+/** A record produced over Kafka, for live subscribers of other protocols (MQTT) to the same topic. */
+export type CrossProtocolPublish = BusRecord;
 
-export interface KafkaBusPort {
-  /** Whether any other protocol has a live subscriber for this topic (cheap; checked per produce). */
-  interested(topic: string): boolean;
-  /** Called after records were appended; delivers to other protocols' live subscribers. */
-  published(records: CrossProtocolPublish[]): void;
-}
+export type KafkaBusPort = BusPort;

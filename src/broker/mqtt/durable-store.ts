@@ -86,6 +86,19 @@ function midRef(mid: number, packetId: number): Buffer {
   return b;
 }
 
+/** A session message record: M (this node's) or F (queued here by another broker). */
+function queuedRecord(clientId: string, kind: Buffer, out: Outgoing): AppendRecord {
+  return {
+    timestamp: out.msg.receivedAt,
+    key: Buffer.from(clientId, 'utf8'),
+    value: out.msg.payload,
+    headers: [
+      { key: KIND, value: kind },
+      { key: QUEUED, value: encodeQueued(out) },
+    ],
+  };
+}
+
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
 }
@@ -500,17 +513,8 @@ export class DurableMqttStore implements MqttStore {
 
   queueForNode(nodeId: number, clientId: string, out: Outgoing): Promise<void> {
     if (!this.options.queueForUnreachable) return Promise.resolve();
-    const rec: AppendRecord = {
-      timestamp: out.msg.receivedAt,
-      key: Buffer.from(clientId, 'utf8'),
-      value: out.msg.payload,
-      headers: [
-        { key: KIND, value: K_FOREIGN },
-        { key: QUEUED, value: encodeQueued(out) },
-      ],
-    };
     return this.foreignLog(nodeId)
-      .add(rec)
+      .add(queuedRecord(clientId, K_FOREIGN, out))
       .then(() => undefined);
   }
 
@@ -524,16 +528,7 @@ export class DurableMqttStore implements MqttStore {
   appendMessage(clientId: string, out: Outgoing): Promise<void> {
     const mid = this.nextMid++;
     out.mid = mid;
-    const rec: AppendRecord = {
-      timestamp: out.msg.receivedAt,
-      key: Buffer.from(clientId, 'utf8'),
-      value: out.msg.payload,
-      headers: [
-        { key: KIND, value: K_MSG },
-        { key: QUEUED, value: encodeQueued(out) },
-      ],
-    };
-    return this.sessionLog.add(rec).then((offset) => {
+    return this.sessionLog.add(queuedRecord(clientId, K_MSG, out)).then((offset) => {
       if (this.doneEarly.delete(mid)) return;
       this.liveMessages.set(mid, offset);
     });

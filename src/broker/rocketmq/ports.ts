@@ -9,6 +9,7 @@ import type { Logger } from '../../common/logger.js';
 import type { StorageAdapter } from '../../storage/types.js';
 import type { ClientRegistry } from './clients.js';
 import type { RocketmqMetrics } from './metrics.js';
+import type { BusPort, BusRecord } from '../core/topic-bus.js';
 
 export interface RocketmqTopic {
   name: string;
@@ -42,19 +43,10 @@ export interface RocketmqMetaPort {
   commitOffsets(group: string, offsets: Array<{ topic: string; queue: number; offset: number }>): Promise<void>;
 }
 
-/** A message sent over RocketMQ, for live subscribers of other protocols (MQTT) to the same topic. */
-export interface CrossProtocolPublish {
-  topic: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: Array<{ key: string; value: Buffer }>;
-  timestamp: number;
-}
+/** A record sent over RocketMQ, for live subscribers of other protocols (MQTT) to the same topic. */
+export type CrossProtocolPublish = BusRecord;
 
-export interface RocketmqBusPort {
-  interested(topic: string): boolean;
-  published(records: CrossProtocolPublish[]): void;
-}
+export type RocketmqBusPort = BusPort;
 
 export interface RocketmqSettings {
   autoCreateTopics: boolean;

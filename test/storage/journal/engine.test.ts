@@ -5,13 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { KafkaWriter } from '../../../src/broker/kafka/protocol/writer.js';
-import { encodeRecordBatch } from '../../../src/broker/kafka/records/index.js';
 import { decodeStoredBatch } from '../../../src/server/stored-batch.js';
 import { JournalEngine, NotWriterError } from '../../../src/storage/journal/engine.js';
-import type { AppendBatch, AppendRecord, StoredRecord } from '../../../src/storage/types.js';
+import type { AppendRecord } from '../../../src/storage/types.js';
 import { makeRoot } from '../file/support.js';
-import { TestJournal, quiet, readAll } from './test-journal.js';
+import { TestJournal, assertDense, batchOf, quiet, readAll, rec, values } from './test-journal.js';
 import { TestMeta } from './test-meta.js';
 
 const { newDir, cleanup } = makeRoot('robust-journal-engine-');
@@ -44,22 +42,6 @@ function engine(meta: TestMeta, nodeId: number, q: { e: number; w: number; a: nu
     openTimeoutMs: 5000,
     ...extra,
   });
-}
-
-const rec = (i: number): AppendRecord => ({ timestamp: 1_700_000_000_000 + i, key: Buffer.from(`k${i}`), value: Buffer.from(`value-${i}`), headers: i % 3 === 0 ? [{ key: 'h', value: Buffer.from(String(i)) }] : [] });
-
-function batchOf(records: AppendRecord[]): AppendBatch {
-  const w = new KafkaWriter();
-  encodeRecordBatch(w, { baseOffset: 0n, compression: 'none', records: records.map((r, i) => ({ ...r, offset: BigInt(i) })) });
-  return { bytes: w.toBuffer(), count: records.length, firstTimestamp: records[0]!.timestamp, maxTimestamp: records.at(-1)!.timestamp };
-}
-
-function values(records: StoredRecord[]): string[] {
-  return records.map((r) => r.value!.toString());
-}
-
-function assertDense(records: StoredRecord[]): void {
-  records.forEach((r, i) => assert.equal(r.offset, BigInt(i), `offset ${i}`));
 }
 
 describe('journal engine', () => {

@@ -12,12 +12,11 @@ import { encodeRecordBatch } from '../../../src/broker/kafka/records/index.js';
 import { decodeStoredBatch } from '../../../src/server/stored-batch.js';
 import { JournalClientPool } from '../../../src/storage/journal/client.js';
 import { JournalEngine } from '../../../src/storage/journal/engine.js';
-import type { SegmentInfo } from '../../../src/storage/journal/meta-port.js';
-import { Op, type ReadUnit, type Response } from '../../../src/storage/journal/protocol.js';
+import { Op, type ReadUnit } from '../../../src/storage/journal/protocol.js';
 import { ReReplicator, underReplicatedSegments, type ReReplicatorOptions } from '../../../src/storage/journal/rereplicator.js';
-import type { AppendBatch, AppendRecord, StoredRecord } from '../../../src/storage/types.js';
+import type { AppendBatch, AppendRecord } from '../../../src/storage/types.js';
 import { makeRoot } from '../file/support.js';
-import { TestJournal, quiet, readAll } from './test-journal.js';
+import { TestJournal, quiet, readAll, replicaUnits } from './test-journal.js';
 import { TestMeta } from './test-meta.js';
 
 const { newDir, cleanup } = makeRoot('robust-journal-rerepl-');
@@ -87,20 +86,6 @@ async function writeSealed(meta: TestMeta, shard: string, q: { e: number; a: num
   if (open) await meta.port(1).sealSegment(shard, open.segment, values.length - 1 - open.startOffset);
   meta.setLeader(shard, 0);
   return values;
-}
-
-/** Every unit of a replica, straight from the journal node. */
-async function replicaUnits(pool: JournalClientPool, meta: TestMeta, node: number, seg: SegmentInfo): Promise<ReadUnit[]> {
-  const c = pool.get(node, meta.nodes.get(node)!.addr);
-  const out: ReadUnit[] = [];
-  let at = 0;
-  for (;;) {
-    const res = await c.call<Extract<Response, { op: Op.Read }>>({ op: Op.Read, shard: seg.shard, segment: seg.segment, fromEntry: at, maxEntries: 100_000, maxBytes: 1 << 20 });
-    if (res.units.length === 0) return out;
-    out.push(...res.units);
-    const u = res.units.at(-1)!;
-    at = u.entry + (u.kind === 'batch' ? u.count : 1);
-  }
 }
 
 function sameUnits(a: ReadUnit[], b: ReadUnit[], what: string): void {

@@ -6,18 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { KafkaWriter } from '../../../src/broker/kafka/protocol/writer.js';
-import { encodeRecordBatch } from '../../../src/broker/kafka/records/index.js';
 import { decodeStoredBatch } from '../../../src/server/stored-batch.js';
 import { JournalClientPool } from '../../../src/storage/journal/client.js';
 import { JournalEngine } from '../../../src/storage/journal/engine.js';
-import type { SegmentInfo } from '../../../src/storage/journal/meta-port.js';
-import { Op, Status, unitEntries, type ReadUnit, type Response, type Unit } from '../../../src/storage/journal/protocol.js';
+import { Op, Status, unitEntries, type ReadUnit, type Unit } from '../../../src/storage/journal/protocol.js';
 import { recoverSegment } from '../../../src/storage/journal/recovery.js';
 import { ReReplicator, underReplicatedSegments } from '../../../src/storage/journal/rereplicator.js';
-import type { AppendBatch, AppendRecord, StoredRecord } from '../../../src/storage/types.js';
 import { makeRoot } from '../file/support.js';
-import { TestJournal, readAll } from './test-journal.js';
+import { TestJournal, assertDense, batchOf, readAll, rec, replicaUnits, values } from './test-journal.js';
 import { TestMeta } from './test-meta.js';
 
 const { newDir, cleanup } = makeRoot('robust-journal-stripe-');
@@ -49,36 +45,6 @@ function engine(meta: TestMeta, nodeId: number, q: { e: number; w: number; a: nu
     stripeBytes: 1,
     ...extra,
   });
-}
-
-const rec = (i: number): AppendRecord => ({ timestamp: 1_700_000_000_000 + i, key: Buffer.from(`k${i}`), value: Buffer.from(`value-${i}`), headers: i % 3 === 0 ? [{ key: 'h', value: Buffer.from(String(i)) }] : [] });
-
-function batchOf(records: AppendRecord[]): AppendBatch {
-  const w = new KafkaWriter();
-  encodeRecordBatch(w, { baseOffset: 0n, compression: 'none', records: records.map((r, i) => ({ ...r, offset: BigInt(i) })) });
-  return { bytes: w.toBuffer(), count: records.length, firstTimestamp: records[0]!.timestamp, maxTimestamp: records.at(-1)!.timestamp };
-}
-
-function values(records: StoredRecord[]): string[] {
-  return records.map((r) => r.value!.toString());
-}
-
-function assertDense(records: StoredRecord[]): void {
-  records.forEach((r, i) => assert.equal(r.offset, BigInt(i), `offset ${i}`));
-}
-
-/** Every unit of a replica (data and holes), straight from the journal node. */
-async function replicaUnits(pool: JournalClientPool, meta: TestMeta, node: number, seg: SegmentInfo): Promise<ReadUnit[]> {
-  const c = pool.get(node, meta.nodes.get(node)!.addr);
-  const out: ReadUnit[] = [];
-  let at = 0;
-  for (;;) {
-    const res = await c.call<Extract<Response, { op: Op.Read }>>({ op: Op.Read, shard: seg.shard, segment: seg.segment, fromEntry: at, maxEntries: 100_000, maxBytes: 1 << 20 });
-    if (res.units.length === 0) return out;
-    out.push(...res.units);
-    const u = res.units.at(-1)!;
-    at = u.entry + unitEntries(u);
-  }
 }
 
 function dataEntries(units: ReadUnit[]): number {
