@@ -5,8 +5,8 @@
  * alone: no Kafka broker is installable here to set beside it (see `npm run bench:kafka`
  * for the Kafka figures against the raw disk and the end-to-end latency). Workloads 9-11
  * are the replicated (journal) ones, our node only (bench/compare-replicated.ts): 9 (R1)
- * Kafka produce acks=all on the single node and three-node clusters 3/3/2, 2/2/2, 2/2/1
- * (flush async) and 3/3/2 (flush sync); 10 (R2) MQTT QoS 1 on the single node and the
+ * Kafka produce acks=all on the single node and three-node clusters 3/3/2, 2/2/2, 2/2/1,
+ * 3/2/2 striped (flush async) and 3/3/2 (flush sync); 10 (R2) MQTT QoS 1 on the single node and the
  * 3/3/2 cluster (same node, cross-node); 11 failover times over kill -9s of the leader.
  *
  *   npm run bench:compare                                   # every workload, every broker
