@@ -447,7 +447,7 @@ describe('kafkajs against a real node', () => {
 
   it('raw Produce v3: a retried batch gets its original offset, a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER', async () => {
     await admin.createTopics({ topics: [{ topic: 'idem-raw', numPartitions: 1 }] });
-    const raw = await RawKafka.connect(node.ports.kafka);
+    let raw = await RawKafka.connect(node.ports.kafka);
     try {
       const init = await raw.call('initProducerId', 0, { transactionalId: null, transactionTimeout: 60_000 });
       assert.equal(init['errorCode'], 0);
@@ -480,10 +480,22 @@ describe('kafkajs against a real node', () => {
       // The right next sequence still works after the refusal.
       assert.deepEqual(await produce(5, ['c0']), { errorCode: 0, baseOffset: 5 });
       assert.equal(await end(), 6);
-      const got = await consumeAll('idem-raw', 6);
+      raw.destroy();
+
+      // After a restart the broker reads the producer's last batches back from the log:
+      // a retry of the last batch still gets its original offset, and the sequence goes on.
+      await node.stop();
+      await node.restart();
+      raw = await RawKafka.connect(node.ports.kafka);
+      assert.deepEqual(await produce(5, ['c0']), { errorCode: 0, baseOffset: 5 });
+      assert.deepEqual(await produce(3, ['b0', 'b1']), { errorCode: 0, baseOffset: 3 });
+      assert.equal((await produce(8, ['gap'])).errorCode, 45);
+      assert.deepEqual(await produce(6, ['d0']), { errorCode: 0, baseOffset: 6 });
+      assert.equal(await end(), 7);
+      const got = await consumeAll('idem-raw', 7);
       assert.deepEqual(
         got.map((g) => g.value!.toString()),
-        ['a0', 'a1', 'a2', 'b0', 'b1', 'c0'],
+        ['a0', 'a1', 'a2', 'b0', 'b1', 'c0', 'd0'],
       );
     } finally {
       raw.destroy();

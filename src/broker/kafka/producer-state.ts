@@ -4,9 +4,13 @@
  * five batches, so a retried batch is answered with its first offset instead
  * of being appended twice, and a gap in the sequence is refused.
  *
- * The state lives in the partition leader's memory. After a restart a
- * producer's first batch is taken as the start of its sequence (Kafka, since
- * 2.5, does the same for a producer whose state expired).
+ * The state lives in the partition leader's memory. A leader that has not
+ * built it for the partition's current leader epoch (it just started, or it
+ * just became leader) rebuilds it from the tail of the log first
+ * (producer-state-log.ts), so a retry sent to the new leader is still answered
+ * with its first offset. A producer whose batches are older than that tail
+ * starts its sequence afresh (Kafka, since 2.5, does the same for a producer
+ * whose state expired).
  */
 import { ErrorCode } from './protocol/errors.js';
 
@@ -63,6 +67,9 @@ function nextSeq(seq: number, count: number): number {
 
 export class ProducerStateTable {
   private readonly state = new Map<string, PartitionProducer>();
+  /** Per shard: the leader epoch the state was built for. */
+  private readonly builtFor = new Map<string, number>();
+  private readonly building = new Map<string, { leaderEpoch: number; done: Promise<void> }>();
 
   constructor(private readonly expireAfterMs = 7 * 24 * 3600 * 1000) {}
 
@@ -148,6 +155,34 @@ export class ProducerStateTable {
 
   dropShard(shard: string): void {
     for (const k of this.state.keys()) if (k.endsWith(`\u0000${shard}`)) this.state.delete(k);
+    this.builtFor.delete(shard);
+  }
+
+  /**
+   * True when the shard's state is built for this leader epoch; otherwise a
+   * promise that settles once it is (`restore` fills it, from the log). Batches
+   * of the shard wait on it in arrival order.
+   */
+  readyFor(shard: string, leaderEpoch: number, restore: () => Promise<unknown>): true | Promise<void> {
+    if (this.builtFor.get(shard) === leaderEpoch) return true;
+    const b = this.building.get(shard);
+    if (b && b.leaderEpoch === leaderEpoch) return b.done;
+    // What this node knew of the shard is stale: another leader may have appended since.
+    for (const k of this.state.keys()) if (k.endsWith(`\u0000${shard}`)) this.state.delete(k);
+    const done = restore().then(
+      () => {
+        if (this.building.get(shard)?.done === done) {
+          this.building.delete(shard);
+          this.builtFor.set(shard, leaderEpoch);
+        }
+      },
+      (err: unknown) => {
+        if (this.building.get(shard)?.done === done) this.building.delete(shard);
+        throw err;
+      },
+    );
+    this.building.set(shard, { leaderEpoch, done });
+    return done;
   }
 
   get size(): number {

@@ -2,6 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCode } from '../../../src/broker/kafka/protocol/errors.js';
 import { ProducerIdAllocator, ProducerStateTable } from '../../../src/broker/kafka/producer-state.js';
+import { restoreProducerState } from '../../../src/broker/kafka/producer-state-log.js';
+import { KafkaWriter } from '../../../src/broker/kafka/protocol/writer.js';
+import { encodeRecordBatch } from '../../../src/broker/kafka/records/index.js';
+import { after } from 'node:test';
+import { makeRoot, openEngine, spec } from '../../storage/file/support.js';
+
+const { newDir, cleanup } = makeRoot('robust-producer-state-');
+after(cleanup);
 
 describe('idempotent producer state', () => {
   it('accepts consecutive batches and answers a retried one with its first offset', () => {
@@ -56,5 +64,52 @@ describe('idempotent producer state', () => {
     ids.add(new ProducerIdAllocator(2, () => clock).allocate());
     assert.equal(ids.size, 5);
     for (const id of ids) assert.ok(id > 0n && id < 2n ** 63n);
+  });
+
+  it('is rebuilt from the log for a new leader epoch; batches wait for it in order', async () => {
+    const t = new ProducerStateTable();
+    let restores = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const first = t.readyFor('s-0', 1, async () => {
+      restores++;
+      await gate;
+      t.appended('s-0', 7n, 0, 0, 5, 100n, 1);
+    });
+    assert.notEqual(first, true, 'not ready before the log was read');
+    assert.equal(t.readyFor('s-0', 1, async () => restores++), first, 'a second batch waits on the same read');
+    release();
+    await first;
+    assert.equal(restores, 1);
+    assert.equal(t.readyFor('s-0', 1, async () => restores++), true);
+    assert.deepEqual(t.check('s-0', 7n, 0, 0, 5), { kind: 'duplicate', baseOffset: 100n }, 'what the log held is known');
+    // Leadership moved and came back: what this node knew is stale and read again.
+    const again = t.readyFor('s-0', 2, async () => restores++);
+    assert.notEqual(again, true);
+    assert.deepEqual(t.check('s-0', 7n, 0, 0, 5), { kind: 'append' }, 'the stale state is gone');
+    await again;
+    assert.equal(restores, 2);
+  });
+
+  it('restoreProducerState reads the producers\' last batches from the stored batch headers', async () => {
+    const engine = await openEngine(newDir());
+    await engine.createShard(spec('p-0'));
+    const batch = (producerId: bigint, baseSequence: number, n: number) => {
+      const w = new KafkaWriter();
+      const records = Array.from({ length: n }, (_, i) => ({ offset: BigInt(i), timestamp: 1, key: null, value: Buffer.from(`v${baseSequence + i}`), headers: [] }));
+      encodeRecordBatch(w, { baseOffset: 0n, compression: 'none', records, producerId, producerEpoch: 3, baseSequence });
+      return { bytes: w.toBuffer(), count: n, firstTimestamp: 1, maxTimestamp: 1 };
+    };
+    await engine.appendBatches('p-0', [batch(7n, 0, 4)]);
+    await engine.appendBatches('p-0', [batch(-1n, -1, 2)]); // not idempotent: nothing to remember
+    await engine.appendBatches('p-0', [batch(7n, 4, 3), batch(9n, 0, 1)]);
+    const t = new ProducerStateTable();
+    assert.equal(await restoreProducerState(t, engine, 'p-0', 1), 3);
+    assert.deepEqual(t.check('p-0', 7n, 3, 0, 4), { kind: 'duplicate', baseOffset: 0n });
+    assert.deepEqual(t.check('p-0', 7n, 3, 4, 3), { kind: 'duplicate', baseOffset: 6n });
+    assert.deepEqual(t.check('p-0', 9n, 3, 0, 1), { kind: 'duplicate', baseOffset: 9n });
+    assert.deepEqual(t.check('p-0', 7n, 3, 7, 1), { kind: 'append' });
+    assert.equal(t.check('p-0', 7n, 3, 9, 1).kind, 'error', 'a gap after what the log held');
+    await engine.close();
   });
 });

@@ -17,6 +17,7 @@ import { checkBatchRecords, decodeRecords, readBatchHeaders, type BatchHeader, t
 import type { SequenceReservation } from '../producer-state.js';
 import type { FrameUse } from '../connection.js';
 import { ensureTopic, partitionLeader } from './topics.js';
+import { restoreProducerState } from '../producer-state-log.js';
 
 interface PartitionResult {
   errorCode: number;
@@ -122,6 +123,11 @@ class PartitionSequences {
   }
 }
 
+/** Whether the request's first batch comes from an idempotent producer (v2 header with a producer id). */
+function isIdempotent(records: Buffer): boolean {
+  return records.length >= 61 && records[16] === 2 && records.readBigInt64BE(43) >= 0n;
+}
+
 /**
  * Checks and starts one partition's append. Everything up to the storage call
  * runs synchronously, so pipelined requests append (and take idempotent
@@ -135,6 +141,25 @@ function producePartition(deps: KafkaDeps, topic: string, partition: number, rec
   if (records.length > (Number.isFinite(topicMax) ? topicMax : deps.settings.messageMaxBytes)) return failed(ErrorCode.MESSAGE_TOO_LARGE);
   const shardId = shardOf(topic, partition);
   const storage = deps.storage();
+  if (isIdempotent(records)) {
+    // This leader may not know the producer's last batches yet (it just started or took over): read them from the log first.
+    const leaderEpoch = deps.meta.topic(topic)?.partitions[partition]?.leaderEpoch ?? 0;
+    let ready: true | Promise<void>;
+    try {
+      ready = deps.producers.readyFor(shardId, leaderEpoch, () => restoreProducerState(deps.producers, storage, shardId, now));
+    } catch (err) {
+      return failed(storageErrorCode(err));
+    }
+    if (ready !== true) {
+      return ready.then(
+        () => producePartition(deps, topic, partition, records, now, logAppendTime, use, acks),
+        (err: unknown) => {
+          deps.log.warn({ topic, partition, err: errorMessage(err) }, 'kafka: could not rebuild idempotent producer state from the log; the producer retries');
+          return failed(storageErrorCode(err));
+        },
+      );
+    }
+  }
   if (!logAppendTime && storage.supportsBatches?.(shardId) && storage.appendBatches) {
     let headers: BatchHeader[] | null;
     try {
