@@ -31,7 +31,7 @@ export function journalMetaPort(agent: MetaAgent, nodeId: number): JournalMetaPo
     leaderOf: (shard) => view().shards.byId(shard)?.leader ?? 0,
     createSegment: (s) => propose(agent, { kind: 'journal.segment.create', ...s }),
     bumpEpoch: (shard, segment, ensemble, epoch) => propose(agent, { kind: 'journal.segment.update', shard, segment, ensemble: [...ensemble], epoch }),
-    sealSegment: (shard, segment, lastEntry) => propose(agent, { kind: 'journal.segment.seal', shard, segment, lastEntry }),
+    sealSegment: (shard, segment, lastEntry, stats) => propose(agent, { kind: 'journal.segment.seal', shard, segment, lastEntry, ...stats }),
     deleteSegments: (shard, segment) => propose(agent, { kind: 'journal.segment.delete', shard, ...(segment !== undefined ? { segment } : {}) }, ['not_found']),
     replaceReplica: (shard, segment, from, to) => propose(agent, { kind: 'journal.segment.replace', shard, segment, from, to }),
     allSegments: (): SegmentInfo[] => {

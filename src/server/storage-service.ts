@@ -104,6 +104,8 @@ export class StorageService implements Service {
       flush: c.flush,
       segmentBytes: this.config.journal.segment_size_bytes,
       stripeBytes: this.config.journal.stripe_bytes,
+      defaultRetentionMs: c.retention_ms,
+      defaultRetentionBytes: c.retention_bytes,
       batchDecoder: decodeStoredBatch,
       log: this.log,
       ...(this.forward ? { forward: this.forward } : {}),

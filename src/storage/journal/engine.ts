@@ -58,6 +58,11 @@ export interface JournalEngineOptions {
   tailCacheBytes?: number;
   /** Striped segments (E > Qw): bytes appended to one write set before the next takes over (default 64 KiB). */
   stripeBytes?: number;
+  /** Retention pass period (default 30 s; 0 = none, enforceRetention() by hand). */
+  retentionCheckIntervalMs?: number;
+  /** Retention of shards whose spec sets none ([storage] retention_ms / retention_bytes; -1 = none). */
+  defaultRetentionMs?: number;
+  defaultRetentionBytes?: number;
   /** How long an append waits for a writable segment before failing (default 15 s). */
   openTimeoutMs?: number;
   /** Source address of connections to journal nodes (the node's bind host, when it is a specific address). */
@@ -95,11 +100,51 @@ export class JournalEngine implements StorageEngine {
   private readonly unsubscribe: () => void;
   /** Journal nodes that failed a write recently, kept out of new ensembles until meta's liveness catches up. */
   private readonly suspects = new Map<number, number>();
+  private retentionTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: JournalEngineOptions) {
     this.pool = opts.pool ?? new JournalClientPool(5000, opts.localAddress);
     // A shard whose leadership moved away must not keep a writer: the new one fences it anyway.
     this.unsubscribe = opts.meta.subscribe(() => this.onMetaChange());
+    const every = opts.retentionCheckIntervalMs ?? 30_000;
+    if (every > 0) {
+      this.retentionTimer = setInterval(() => void this.enforceRetention().catch((err: unknown) => this.opts.log?.warn({ err: String(err) }, 'journal: retention pass failed')), every);
+      this.retentionTimer.unref();
+    }
+  }
+
+  /**
+   * Retention of the shards this node writes, by whole sealed segments (as
+   * Kafka deletes whole log segments): the oldest go while their newest record
+   * is older than the topic's retention.ms, and while the shard without them
+   * still holds at least retention.bytes. A segment whose writer died carries no
+   * figures: its seal time stands for its newest record, and it counts no bytes.
+   */
+  async enforceRetention(now = Date.now()): Promise<void> {
+    if (this.closed) return;
+    for (const s of [...this.shards.values()]) {
+      const shard = s.spec.shard;
+      const retentionMs = s.spec.retentionMs ?? this.opts.defaultRetentionMs ?? -1;
+      const retentionBytes = s.spec.retentionBytes ?? this.opts.defaultRetentionBytes ?? -1;
+      if ((retentionMs < 0 && retentionBytes < 0) || !this.opts.meta.isWriter(shard)) continue;
+      const segs = this.opts.meta.segments(shard);
+      let total = s.writer?.accepting ? s.writer.bytes : 0;
+      for (const seg of segs) if (seg.state === 'sealed') total += seg.bytes ?? 0;
+      let cut = -1;
+      for (const seg of segs) {
+        if (seg.state !== 'sealed') break;
+        const newest = seg.maxTimestamp !== undefined && seg.maxTimestamp >= 0 ? seg.maxTimestamp : seg.sealedAtMs;
+        const expired = retentionMs >= 0 && newest !== undefined && newest < now - retentionMs;
+        const oversize = retentionBytes >= 0 && total - (seg.bytes ?? 0) >= retentionBytes && (seg.bytes ?? 0) > 0;
+        if (!expired && !oversize) break;
+        total -= seg.bytes ?? 0;
+        cut = seg.startOffset + (seg.lastEntry ?? -1) + 1;
+      }
+      if (cut > s.start) {
+        this.opts.log?.info({ shard, before: cut }, 'journal: retention deletes segments');
+        await this.truncateBefore(shard, BigInt(cut));
+      }
+    }
   }
 
   // ------------------------------------------------------------ lifecycle
@@ -147,6 +192,7 @@ export class JournalEngine implements StorageEngine {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     const writers: SegmentWriter[] = [];
     for (const s of this.shards.values()) {
       if (s.writer) {
@@ -284,7 +330,7 @@ export class JournalEngine implements StorageEngine {
         throw new NotWriterError(shard, this.opts.meta.leaderOf(shard));
       }
       try {
-        await this.opts.meta.sealSegment(shard, old.segment.segment, old.lac);
+        await this.opts.meta.sealSegment(shard, old.segment.segment, old.lac, { bytes: old.bytes, maxTimestamp: old.maxTimestamp, nowMs: Date.now() });
       } catch (err) {
         if (!(err instanceof MetaConflictError)) throw err;
         // Another node recovered and sealed it first: it writes the shard now.

@@ -17,6 +17,18 @@ export interface SegmentInfo {
   readonly state: 'open' | 'sealed';
   /** When sealed: its last entry id (-1 when empty). */
   readonly lastEntry?: number;
+  /** When sealed by its writer: bytes written and the greatest record timestamp (retention). */
+  readonly bytes?: number;
+  readonly maxTimestamp?: number;
+  /** When it was sealed. */
+  readonly sealedAtMs?: number;
+}
+
+/** What a writer knows of the segment it seals (a recovery of a dead writer's segment knows none of it). */
+export interface SealStats {
+  bytes?: number;
+  maxTimestamp?: number;
+  nowMs?: number;
 }
 
 export interface JournalNode {
@@ -61,7 +73,7 @@ export interface JournalMetaPort {
   /** Raise an open segment's epoch (fencing its writer). Throws MetaConflictError when the epoch was already raised. */
   bumpEpoch(shard: string, segment: number, ensemble: readonly number[], epoch: number): Promise<void>;
   /** Throws MetaConflictError when it is sealed at another entry. */
-  sealSegment(shard: string, segment: number, lastEntry: number): Promise<void>;
+  sealSegment(shard: string, segment: number, lastEntry: number, stats?: SealStats): Promise<void>;
   /** Drop one sealed segment, or every segment of the shard. Not found is fine. */
   deleteSegments(shard: string, segment?: number): Promise<void>;
   /** Called on any change to segments, shard leaders or journal nodes. */

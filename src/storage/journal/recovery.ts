@@ -118,7 +118,8 @@ export async function recoverSegment(ctx: RecoveryContext, seg: SegmentInfo, dea
   const maxEnd = Math.max(...live.map((l) => l.state.end));
   const end = await completeTail(ctx, seg, epoch, live, minEnd, maxEnd);
   try {
-    await ctx.meta.sealSegment(seg.shard, seg.segment, end - 1);
+    // Its size and newest timestamp died with its writer: retention goes by the seal time.
+    await ctx.meta.sealSegment(seg.shard, seg.segment, end - 1, { nowMs: Date.now() });
   } catch (err) {
     if (err instanceof MetaConflictError) throw new StorageError(`segment ${seg.segment} of shard ${seg.shard} was sealed elsewhere at another entry`, 'journal_recovery_race');
     throw err;

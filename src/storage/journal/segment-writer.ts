@@ -79,7 +79,10 @@ export class SegmentWriter {
   private nextEntry = 0;
   /** Last add confirmed: every entry up to it is acknowledged. */
   lac = -1;
-  private bytes = 0;
+  /** Bytes of every append taken (acknowledged or not: an upper bound for retention). */
+  bytes = 0;
+  /** The greatest record timestamp of every append taken (-1 for none). */
+  maxTimestamp = -1;
   private readonly inFlight: InFlight[] = [];
   private outbox: InFlight[] = [];
   private flushScheduled = false;
@@ -135,6 +138,10 @@ export class SegmentWriter {
     }
     this.nextEntry += p.count;
     this.bytes += p.bytes;
+    for (const u of p.units) {
+      const t = u.kind === 'batch' ? u.batch.maxTimestamp : u.record.timestamp;
+      if (t > this.maxTimestamp) this.maxTimestamp = t;
+    }
     this.inFlight.push(f);
     this.outbox.push(f);
     if (!this.flushScheduled) {

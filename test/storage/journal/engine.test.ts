@@ -11,6 +11,7 @@ import type { AppendRecord } from '../../../src/storage/types.js';
 import { makeRoot } from '../file/support.js';
 import { TestJournal, assertDense, batchOf, quiet, readAll, rec, values } from './test-journal.js';
 import { TestMeta } from './test-meta.js';
+import { OffsetOutOfRangeError } from '../../../src/storage/errors.js';
 
 const { newDir, cleanup } = makeRoot('robust-journal-engine-');
 after(cleanup);
@@ -287,6 +288,53 @@ describe('journal engine', () => {
     } finally {
       await e.close();
       for (const j of js) await j.stop();
+    }
+  });
+
+  it('retention drops whole sealed segments: by their newest record\'s age, and by the shard\'s size', async () => {
+    const meta = new TestMeta();
+    const [j] = await cluster(1, meta);
+    const e = engine(meta, 1, { e: 1, w: 1, a: 1 }, { segmentBytes: 4096, retentionCheckIntervalMs: 0 });
+    const now = Date.now();
+    const at = (i: number, ts: number): AppendRecord => ({ ...rec(i), timestamp: ts, value: Buffer.alloc(200, i % 251) });
+    try {
+      // By time: the first 60 records are an hour old, the rest are new.
+      await e.createShard({ shard: 'rt-0', topic: 'rt', engine: 'journal', retentionMs: 60_000 });
+      meta.setLeader('rt-0', 1);
+      for (let i = 0; i < 150; i++) await e.append('rt-0', [at(i, i < 60 ? now - 3_600_000 : now)]);
+      const before = meta.segments('rt-0');
+      assert.ok(before.length >= 5, `several segments (${before.length})`);
+      assert.ok(before.every((g) => g.state === 'open' || (g.bytes! > 0 && g.sealedAtMs! > 0)), 'sealed segments carry their size and seal time');
+      await e.enforceRetention(now);
+      const after = meta.segments('rt-0');
+      const first = after[0]!;
+      // Every segment whose newest record is old went; the one holding record 59 (old) and newer ones stay.
+      const oldOnly = before.filter((g) => g.state === 'sealed' && g.startOffset + g.lastEntry! < 60);
+      assert.ok(oldOnly.length >= 1);
+      assert.equal(after.length, before.length - oldOnly.length);
+      assert.equal(first.startOffset, oldOnly.at(-1)!.startOffset + oldOnly.at(-1)!.lastEntry! + 1);
+      assert.equal((await e.shardInfo('rt-0')).startOffset, BigInt(first.startOffset));
+      await assert.rejects(e.read('rt-0', 0n, { maxRecords: 10, maxBytes: 1 << 20 }), OffsetOutOfRangeError);
+      const held = j!.store.list().filter((r) => r.shard === 'rt-0').map((r) => r.segment);
+      assert.deepEqual(held, after.map((g) => g.segment), 'the replicas of the dropped segments are deleted');
+      const rest = await readAll(e, 'rt-0', BigInt(first.startOffset));
+      assert.equal(rest[0]!.offset, BigInt(first.startOffset));
+      assert.equal(rest.at(-1)!.offset, 149n);
+
+      // By size: about three segments' worth is kept.
+      await e.createShard({ shard: 'rb-0', topic: 'rb', engine: 'journal', retentionBytes: 3 * 4096 });
+      meta.setLeader('rb-0', 1);
+      for (let i = 0; i < 200; i++) await e.append('rb-0', [at(i, now)]);
+      const all = meta.segments('rb-0');
+      await e.enforceRetention(now);
+      const kept = meta.segments('rb-0');
+      assert.ok(kept.length < all.length, `segments dropped (${all.length} -> ${kept.length})`);
+      const keptBytes = kept.reduce((n, g) => n + (g.bytes ?? 0), 0);
+      assert.ok(keptBytes >= 2 * 4096, `what is kept still holds about the retention (${keptBytes} bytes in sealed segments)`);
+      assert.equal((await readAll(e, 'rb-0', BigInt(kept[0]!.startOffset))).at(-1)!.offset, 199n);
+    } finally {
+      await e.close();
+      await j!.stop();
     }
   });
 });

@@ -36,10 +36,10 @@ export class TestJournal {
   }
 }
 
-/** Every record of a shard, read from offset 0 in chunks. */
-export async function readAll(e: JournalEngine, shard: string): Promise<StoredRecord[]> {
+/** Every record of a shard from `from` (default 0), read in chunks. */
+export async function readAll(e: JournalEngine, shard: string, from = 0n): Promise<StoredRecord[]> {
   const out: StoredRecord[] = [];
-  let at = 0n;
+  let at = from;
   for (;;) {
     const got = await e.read(shard, at, { maxRecords: 500, maxBytes: 1 << 20 });
     if (got.length === 0) return out;

@@ -53,7 +53,7 @@ export class TestMeta {
       leaderOf: (shard) => this.leaders.get(shard) ?? 0,
       createSegment: async (s: NewSegment) => this.apply({ kind: 'journal.segment.create', ...s }),
       bumpEpoch: async (shard, segment, ensemble, epoch) => this.apply({ kind: 'journal.segment.update', shard, segment, ensemble: [...ensemble], epoch }),
-      sealSegment: async (shard, segment, lastEntry) => this.apply({ kind: 'journal.segment.seal', shard, segment, lastEntry }),
+      sealSegment: async (shard, segment, lastEntry, stats) => this.apply({ kind: 'journal.segment.seal', shard, segment, lastEntry, ...stats }),
       deleteSegments: async (shard, segment) => this.apply({ kind: 'journal.segment.delete', shard, ...(segment !== undefined ? { segment } : {}) }, ['not_found']),
       replaceReplica: async (shard, segment, from, to) => this.apply({ kind: 'journal.segment.replace', shard, segment, from, to }),
       allSegments: () => this.machine.view.journalSegments.shards().flatMap((shard) => this.segments(shard)),

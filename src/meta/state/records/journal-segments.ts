@@ -36,6 +36,11 @@ export interface SegmentRecord {
   readonly state: SegmentState;
   /** Set when sealed: the last entry id in the segment, -1 for an empty one. */
   readonly lastEntry?: number;
+  /** Set when sealed by its writer: bytes written to it, and the greatest record timestamp (retention). */
+  readonly bytes?: number;
+  readonly maxTimestamp?: number;
+  /** When it was sealed (ms since the epoch; the proposer's clock). */
+  readonly sealedAtMs?: number;
 }
 
 export interface JournalSegmentCreateCommand {
@@ -55,6 +60,10 @@ export interface JournalSegmentSealCommand {
   readonly shard: string;
   readonly segment: number;
   readonly lastEntry: number;
+  /** What the writer knows of the segment (a recovery that closes a dead writer's segment does not). */
+  readonly bytes?: number;
+  readonly maxTimestamp?: number;
+  readonly nowMs?: number;
 }
 
 /** Replace the ensemble of an open segment (a journal node failed); quorums keep their values unless given. */
@@ -126,6 +135,14 @@ function checkQuorums(where: string, ensembleSize: number, writeQuorum: number, 
   }
 }
 
+/** The optional size and time figures of a sealed segment (records written before they existed have none). */
+function optionalStats(f: Fields): { bytes?: number; maxTimestamp?: number; sealedAtMs?: number } {
+  const bytes = f.optInt('bytes', { min: 0 });
+  const maxTimestamp = f.optInt('maxTimestamp', { min: -1 });
+  const sealedAtMs = f.optInt('sealedAtMs', { min: 0 });
+  return { ...(bytes !== undefined ? { bytes } : {}), ...(maxTimestamp !== undefined ? { maxTimestamp } : {}), ...(sealedAtMs !== undefined ? { sealedAtMs } : {}) };
+}
+
 function parseSegment(raw: unknown, where: string): SegmentRecord {
   const f = Fields.of(raw, where);
   const ensemble = f.nodeSet('ensemble', { min: 1, max: MAX_ENSEMBLE });
@@ -144,6 +161,7 @@ function parseSegment(raw: unknown, where: string): SegmentRecord {
     startOffset: f.optInt('startOffset', { min: 0 }) ?? 0,
     state,
     ...(lastEntry !== undefined ? { lastEntry } : {}),
+    ...optionalStats(f),
   });
 }
 
@@ -160,8 +178,11 @@ function validate(raw: unknown): JournalSegmentCommand {
       const startOffset = f.optInt('startOffset', { min: 0 });
       return { kind, shard, segment: f.int('segment', { min: 0 }), ensemble, writeQuorum, ackQuorum, epoch: f.int('epoch', { min: 0 }), ...(startOffset !== undefined ? { startOffset } : {}) };
     }
-    case 'journal.segment.seal':
-      return { kind, shard, segment: f.int('segment', { min: 0 }), lastEntry: f.int('lastEntry', { min: -1 }) };
+    case 'journal.segment.seal': {
+      const nowMs = f.optInt('nowMs', { min: 0 });
+      const stats = optionalStats(f);
+      return { kind, shard, segment: f.int('segment', { min: 0 }), lastEntry: f.int('lastEntry', { min: -1 }), ...(stats.bytes !== undefined ? { bytes: stats.bytes } : {}), ...(stats.maxTimestamp !== undefined ? { maxTimestamp: stats.maxTimestamp } : {}), ...(nowMs !== undefined ? { nowMs } : {}) };
+    }
     case 'journal.segment.update': {
       const writeQuorum = f.optInt('writeQuorum', { min: 1 });
       const ackQuorum = f.optInt('ackQuorum', { min: 1 });
@@ -224,7 +245,14 @@ function apply(state: JournalSegmentsState, cmd: JournalSegmentCommand): ApplyOu
         if (current.lastEntry === cmd.lastEntry) return { result: ok(current), events: [] };
         return rejected('conflict', `${name} is already sealed at entry ${String(current.lastEntry)}, not ${cmd.lastEntry}`);
       }
-      const segment: SegmentRecord = deepFreeze({ ...current, state: 'sealed', lastEntry: cmd.lastEntry });
+      const segment: SegmentRecord = deepFreeze({
+        ...current,
+        state: 'sealed',
+        lastEntry: cmd.lastEntry,
+        ...(cmd.bytes !== undefined ? { bytes: cmd.bytes } : {}),
+        ...(cmd.maxTimestamp !== undefined ? { maxTimestamp: cmd.maxTimestamp } : {}),
+        ...(cmd.nowMs !== undefined ? { sealedAtMs: cmd.nowMs } : {}),
+      });
       segments.set(segment.segment, segment);
       return { result: ok(segment), events: [{ type: 'journal.segment.sealed', segment }] };
     }
