@@ -654,7 +654,12 @@ export class JournalEngine implements StorageEngine {
     const s = this.shardOf(shard);
     const end = await this.endOffset(s);
     let at = this.startOf(s);
-    // Segments keep no time index yet: scan forward (ListOffsets by time is rare).
+    // Sealed segments whose newest record is older than the time asked for are skipped whole;
+    // within the first one that may hold it, records are scanned (segments keep no time index).
+    for (const seg of this.opts.meta.segments(shard)) {
+      if (seg.state !== 'sealed' || seg.maxTimestamp === undefined || seg.maxTimestamp >= timestampMs) break;
+      at = Math.max(at, seg.startOffset + (seg.lastEntry ?? -1) + 1);
+    }
     while (at < end) {
       const records = await this.read(shard, BigInt(at), { maxRecords: 1000, maxBytes: 4 * 1024 * 1024 });
       if (records.length === 0) break;

@@ -305,6 +305,10 @@ describe('journal engine', () => {
       const before = meta.segments('rt-0');
       assert.ok(before.length >= 5, `several segments (${before.length})`);
       assert.ok(before.every((g) => g.state === 'open' || (g.bytes! > 0 && g.sealedAtMs! > 0)), 'sealed segments carry their size and seal time');
+      // By time, sealed segments whose newest record is older are skipped whole.
+      assert.equal(await e.offsetForTime('rt-0', now - 1000), 60n);
+      assert.equal(await e.offsetForTime('rt-0', now - 7_200_000), 0n);
+      assert.equal(await e.offsetForTime('rt-0', now + 1000), 150n);
       await e.enforceRetention(now);
       const after = meta.segments('rt-0');
       const first = after[0]!;
