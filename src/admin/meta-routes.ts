@@ -39,7 +39,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   transfer_timeout: 504,
 };
 
-function asHttpError(code: string, message: string): HttpError {
+/** The HTTP error for a meta failure code (unknown codes are 500s). */
+export function asHttpError(code: string, message: string): HttpError {
   return new HttpError(STATUS_BY_CODE[code] ?? 500, code, message);
 }
 

@@ -7,6 +7,7 @@ import type { ClusterStatusView } from '../meta/service.js';
 import { CtlUsageError, MQTT_COMMANDS, MQTT_USAGE, type MqttCtlOptions } from './ctl-mqtt.js';
 import { KAFKA_COMMANDS, KAFKA_USAGE } from './ctl-kafka.js';
 import { JOURNAL_COMMANDS, JOURNAL_USAGE } from './ctl-journal.js';
+import { ROCKETMQ_COMMANDS, ROCKETMQ_USAGE, type RocketmqCtlOptions } from './ctl-rocketmq.js';
 
 const USAGE = `usage: robust-ctl [--server host:port] [--output table|json] <command>
 
@@ -30,7 +31,7 @@ commands:
   topic consume <name> [--shard N] [--from OFFSET] [--max N]
                                      read records by offset
   topic delete <name>
-${MQTT_USAGE}${KAFKA_USAGE}${JOURNAL_USAGE}
+${MQTT_USAGE}${KAFKA_USAGE}${ROCKETMQ_USAGE}${JOURNAL_USAGE}
 options:
   -s, --server      admin address of a node (default: $ROBUST_ADMIN or 127.0.0.1:58080)
   -o, --output      table (default) or json
@@ -44,7 +45,7 @@ interface Context {
   client: AdminClient;
   output: Output;
   args: string[];
-  options: { shards?: string; engine?: string; config?: string; shard?: string; key?: string; tag?: string; from?: string; max?: string; 'dry-run'?: boolean } & MqttCtlOptions;
+  options: { shards?: string; engine?: string; config?: string; shard?: string; key?: string; tag?: string; from?: string; max?: string; 'dry-run'?: boolean } & MqttCtlOptions & RocketmqCtlOptions;
 }
 
 interface Command {
@@ -270,6 +271,7 @@ const COMMANDS: Command[] = [
   },
   ...MQTT_COMMANDS,
   ...KAFKA_COMMANDS,
+  ...ROCKETMQ_COMMANDS,
   ...JOURNAL_COMMANDS,
 ];
 
@@ -312,6 +314,9 @@ async function main(): Promise<void> {
         to: { type: 'string' },
         value: { type: 'string' },
         partitions: { type: 'string' },
+        queues: { type: 'string' },
+        type: { type: 'string' },
+        scan: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },

@@ -17,6 +17,7 @@ import type { Logger } from '../common/logger.js';
 import { VERSION } from '../common/package-info.js';
 import type { MetaAgent } from '../meta/agent.js';
 import type { MqttSession } from '../meta/state/records/mqtt-sessions.js';
+import { ensureInternalShard } from './internal-shard.js';
 import { proposeOrThrow as propose } from './meta-propose.js';
 import type { StorageService } from './storage-service.js';
 
@@ -57,21 +58,7 @@ function metaPort(config: Config, agent: MetaAgent, storage: StorageService): Mq
     setRetained: (topic, shard, offset) => propose(agent, { kind: 'mqtt.retained.set', topic, shard, offset, nowMs: Date.now() }),
     clearRetained: (topic) => propose(agent, { kind: 'mqtt.retained.clear', topic }, ['not_found']),
     nodeAlive: (nodeId) => view.nodes.get(nodeId)?.state === 'alive',
-    ensureInternalShard: async (topic) => {
-      const router = storage.adapter;
-      const wanted = config.storage.default_engine;
-      const engine = router.available(wanted) ? wanted : 'file';
-      if (!view.topics.get(topic)) {
-        await propose(agent, { kind: 'topic.create', name: topic, shards: 1, engine, retentionMs: -1, nowMs: Date.now() }, ['already_exists']);
-      }
-      const shard = `${topic}-0`;
-      const deadline = Date.now() + 15_000;
-      while (!router.hasShard(shard)) {
-        if (Date.now() > deadline) throw new Error(`internal topic ${topic}: shard ${shard} did not open on this node within 15 s`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return shard;
-    },
+    ensureInternalShard: (topic) => ensureInternalShard(config, agent, storage, topic),
   };
 }
 

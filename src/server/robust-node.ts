@@ -4,9 +4,11 @@ import { addClusterRoutes } from '../admin/cluster-routes.js';
 import { createClusterAdmin } from './cluster-admin.js';
 import { addMqttRoutes } from '../admin/mqtt-routes.js';
 import { addKafkaRoutes } from '../admin/kafka-routes.js';
+import { addRocketmqRoutes } from '../admin/rocketmq-routes.js';
 import { addJournalRoutes } from '../admin/journal-routes.js';
 import { JournalMaintenance } from './journal-maintenance.js';
 import { createKafkaAdmin } from './kafka-admin.js';
+import { createRocketmqAdmin } from './rocketmq-admin.js';
 import { HttpError } from '../admin/http-server.js';
 import type { NodeView } from '../admin/routes.js';
 import { BrokerService } from '../broker/service.js';
@@ -109,6 +111,7 @@ export class RobustNode implements NodeView {
     addClusterRoutes(this.common.admin, createClusterAdmin(this.metaAgent));
     addMqttRoutes(this.common.admin, createMqttAdmin({ config, agent: this.metaAgent, mqtt: () => this.mqtt, brokerRunning: () => this.lifecycle.serviceStates().some((s) => s.name === 'broker' && s.ready) }));
     addKafkaRoutes(this.common.admin, createKafkaAdmin({ agent: this.metaAgent, kafka: () => this.kafka, storage: () => this.storage }));
+    addRocketmqRoutes(this.common.admin, createRocketmqAdmin({ config, agent: this.metaAgent, rocketmq: () => this.rocketmq }));
 
     const services: Service[] = [this.common];
     if (this.meta) services.push(this.meta);

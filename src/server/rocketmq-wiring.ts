@@ -5,6 +5,7 @@
  */
 import type { Registry } from 'prom-client';
 import { RocketmqMetrics } from '../broker/rocketmq/metrics.js';
+import { ROCKETMQ_OFFSET_METADATA } from '../broker/rocketmq/progress.js';
 import type { RocketmqBroker, RocketmqBusPort, RocketmqMetaPort, RocketmqSettings } from '../broker/rocketmq/ports.js';
 import { RocketmqServer } from '../broker/rocketmq/server.js';
 import type { Config } from '../common/config/index.js';
@@ -12,7 +13,9 @@ import type { Logger } from '../common/logger.js';
 import type { ListenerInfo } from '../common/node-info.js';
 import type { MetaAgent } from '../meta/agent.js';
 import { shardId } from '../meta/state/records/shards.js';
+import { ensureInternalShard } from './internal-shard.js';
 import { proposeOrThrow } from './meta-propose.js';
+import { consumerProgress } from './rocketmq-progress.js';
 import type { StorageService } from './storage-service.js';
 
 export const ROCKETMQ_LISTENER = 'rocketmq-grpc';
@@ -34,6 +37,9 @@ function rocketmqSettings(config: Config): RocketmqSettings {
     maxInflightPerQueue: r.max_inflight_per_queue,
     consumeFrom: r.consume_from,
     offsetCommitIntervalMs: r.offset_commit_interval_ms,
+    maxDeliveryAttempts: r.max_delivery_attempts,
+    groupMaxDeliveryAttempts: r.group_max_delivery_attempts,
+    transactionCheck: { firstCheckMs: r.transaction_check_delay_ms, intervalMs: r.transaction_check_interval_ms, maxChecks: r.transaction_check_max },
   };
 }
 
@@ -79,9 +85,10 @@ export function rocketmqMetaPort(config: Config, agent: MetaAgent, storage: Stor
       const leaders = [...new Set(view.shards.forTopic(topic).map((s) => s.leader))].filter((id) => id > 0).sort((a, b) => a - b);
       return leaders.map(brokerOf).filter((b): b is RocketmqBroker => b !== undefined);
     },
+    ensureInternalShard: (name) => ensureInternalShard(config, agent, storage, name),
     committed: (group, topic, queue) => view.groups.committed(group, topic, queue)?.offset,
     commitOffsets: (group, offsets) =>
-      proposeOrThrow(agent, { kind: 'group.commitOffsets', group, offsets: offsets.map((o) => ({ topic: o.topic, shard: o.queue, offset: o.offset })), nowMs: Date.now() }),
+      proposeOrThrow(agent, { kind: 'group.commitOffsets', group, offsets: offsets.map((o) => ({ topic: o.topic, shard: o.queue, offset: o.offset, metadata: ROCKETMQ_OFFSET_METADATA })), nowMs: Date.now() }),
   };
 }
 
@@ -99,6 +106,8 @@ export function createRocketmqServer(config: Config, log: Logger, registry: Regi
     metrics: new RocketmqMetrics(registry),
     log,
   });
+  const progress = consumerProgress(agent, server);
+  server.deps.metrics.setLagSource(() => progress.lag());
   return server;
 }
 

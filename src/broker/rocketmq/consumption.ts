@@ -16,7 +16,7 @@ import type { StoredRecord } from '../../storage/types.js';
 import { PopQueue } from './pop-queue.js';
 import type { RocketmqDeps, RocketmqTopic } from './ports.js';
 import { recordRouting } from './records.js';
-import type { TagMatcher } from './tag-filter.js';
+import type { MessageFilter } from './filter.js';
 
 /** Records read per storage call while filling a queue. */
 const READ_CHUNK = 256;
@@ -90,7 +90,7 @@ export class Consumption {
    * Returns how many offsets it moved past; 0 when there was nothing new, the
    * state is full, or another receiver was filling it at the time.
    */
-  async fill(s: QueueState, matches: TagMatcher): Promise<number> {
+  async fill(s: QueueState, matches: MessageFilter): Promise<number> {
     if (s.filling) {
       await s.filling.catch(() => 0);
       return 0;
@@ -133,6 +133,23 @@ export class Consumption {
     if (!set) return;
     this.waiters.delete(group);
     for (const wake of set) wake();
+  }
+
+  /**
+   * Moves a group's offset on a queue to what `commit` writes to the metadata
+   * (UpdateOffset). The queue's pop state is dropped so the next receive starts
+   * from the new offset; the periodic commit in flight, which may still carry
+   * the old offset, finishes first so it cannot land after the new one.
+   * Deliveries in flight on that queue are forgotten (their handles become invalid).
+   */
+  async reposition(group: string, topic: string, queue: number, commit: () => Promise<void>): Promise<void> {
+    const key = keyOf(group, topic, queue);
+    this.states.delete(key);
+    await this.commit();
+    await commit();
+    // A receive may have loaded the state from the old offset in the meantime.
+    this.states.delete(key);
+    this.notify(group);
   }
 
   inflightTotal(): number {
@@ -187,7 +204,7 @@ export class Consumption {
     return this.deps.settings.consumeFrom === 'first' ? info.startOffset : info.endOffset;
   }
 
-  private async fillOnce(s: QueueState, matches: TagMatcher): Promise<number> {
+  private async fillOnce(s: QueueState, matches: MessageFilter): Promise<number> {
     const room = this.deps.settings.maxInflightPerQueue - s.pop.size;
     if (room <= 0) return 0;
     const from = s.pop.readOffset;
@@ -206,7 +223,7 @@ export class Consumption {
     for (const r of records) {
       if (r.offset < s.pop.readOffset) continue;
       if (r.offset > s.pop.readOffset) s.pop.moveReadOffset(r.offset);
-      if (matches(r.tag)) s.pop.admit(r.offset, recordRouting(r), r);
+      if (matches(r)) s.pop.admit(r.offset, recordRouting(r), r);
       else s.pop.skip(r.offset);
     }
     return records.length;

@@ -41,6 +41,12 @@ export interface RocketmqMetaPort {
   routeBrokers(topic: string): RocketmqBroker[];
   committed(group: string, topic: string, queue: number): number | undefined;
   commitOffsets(group: string, offsets: Array<{ topic: string; queue: number; offset: number }>): Promise<void>;
+  /**
+   * Creates (if missing) a one-queue internal topic kept forever and resolves
+   * with its shard id once the shard is open on this node (the transaction and
+   * timer logs). Without it the topic is made with createTopic (test fakes).
+   */
+  ensureInternalShard?(topic: string): Promise<string>;
 }
 
 /** A record sent over RocketMQ, for live subscribers of other protocols (MQTT) to the same topic. */
@@ -63,6 +69,12 @@ export interface RocketmqSettings {
   /** Where a group with no committed offset starts on a queue. */
   consumeFrom: 'first' | 'last';
   offsetCommitIntervalMs: number;
+  /** Deliveries of a message before it moves to the group's %DLQ% topic (RocketMQ's 16 when absent). */
+  maxDeliveryAttempts?: number;
+  /** Per consumer group overrides of maxDeliveryAttempts. */
+  groupMaxDeliveryAttempts?: Readonly<Record<string, number>>;
+  /** When the broker asks producers about half messages they have not ended (RocketMQ's 6 s, every 30 s, 15 times when absent). */
+  transactionCheck?: { firstCheckMs: number; intervalMs: number; maxChecks: number };
 }
 
 export interface RocketmqDeps {

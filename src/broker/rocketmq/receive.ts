@@ -9,13 +9,14 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Consumption, QueueState } from './consumption.js';
+import type { DeadLetters } from './dead-letter.js';
 import { RocketmqError } from './errors.js';
 import type { RocketmqDeps, RocketmqTopic } from './ports.js';
 import { durationMs, ok, type Message, type ReceiveMessageRequest, type ReceiveMessageResponse } from './proto.js';
 import { encodeReceiptHandle } from './receipt-handle.js';
 import { toMessage } from './records.js';
 import { ensureTopic } from './route.js';
-import { filterMatcher, type TagMatcher } from './tag-filter.js';
+import { filterMatcher, type MessageFilter } from './filter.js';
 import { boundedMs, groupName, topicName } from './validate.js';
 
 type ReceiveCall = grpc.ServerWritableStream<ReceiveMessageRequest, ReceiveMessageResponse>;
@@ -31,7 +32,7 @@ const RECHECK_MS = 1000;
 interface Request {
   group: string;
   topic: RocketmqTopic;
-  matches: TagMatcher;
+  matches: MessageFilter;
   batch: number;
   invisibleMs: number;
   deadline: number;
@@ -46,6 +47,8 @@ export class Receiver {
     private readonly consumption: Consumption,
     /** Resolves when the server stops: waiting receives answer at once. */
     private readonly stopping: Promise<void>,
+    /** Takes the messages past the group's max delivery attempts instead of the consumer. */
+    private readonly deadLetters?: DeadLetters,
   ) {}
 
   /** Serves one ReceiveMessage; resolves with the status code it answered. */
@@ -120,6 +123,7 @@ export class Receiver {
     for (const d of taken) {
       const record = d.payload ?? (await this.consumption.reread(s, d.offset));
       if (!record) continue;
+      if (this.deadLetters && (await this.deadLetters.divert(s, d, record))) continue;
       if (d.attempt > 1) redelivered++;
       out.push(
         toMessage(record, {

@@ -76,6 +76,11 @@ export function recordRouting(r: StoredRecord): RecordRouting {
   return { messageGroup: header(r, H_GROUP), deliverAt: intHeader(r, H_DELIVER_AT) };
 }
 
+/** The message id a record was sent with (undefined for a record another protocol wrote). */
+export function sentMessageId(r: StoredRecord): string | undefined {
+  return header(r, H_ID);
+}
+
 /** A stable id for a record another protocol wrote: 17 bytes like RocketMQ's ids, from the shard and offset. */
 export function derivedMessageId(shard: string, offset: bigint): string {
   return `00${createHash('md5').update(`${shard}@${offset}`).digest('hex').toUpperCase()}`;

@@ -1,20 +1,21 @@
 /**
  * SendMessage: check each message (ids, tag, keys, properties, size, type
- * against the topic's type), choose one of the topic's queues this broker
- * serves — by message group for FIFO so a group stays in one queue and in
- * order, round robin otherwise — and append the request's messages there in
- * one atomic append. Other protocols' live subscribers (MQTT) get the
- * messages too, except delay messages, which are not due yet.
+ * against the topic's type) and store it where its type says: a plain (or
+ * already due) message in one of the topic's queues at once — in one atomic
+ * append per request — a delay message in the timer store until it is due,
+ * a transactional one as a half message until its transaction ends.
  */
-import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { shardId } from '../../meta/state/records/shards.js';
 import { RocketmqError } from './errors.js';
 import { checkTopicAccepts, messageTypeOf, topicMessageType } from './message-type.js';
 import type { RocketmqDeps } from './ports.js';
-import { ok, timestampMs, type Message, type SendMessageRequest, type SendMessageResponse } from './proto.js';
+import { ok, timestampMs, type Message, type SendMessageRequest, type SendMessageResponse, type SendResultEntry } from './proto.js';
+import { encodeRecallHandle } from './recall.js';
 import { SYSTEM_HEADER_PREFIX, toAppendRecord, type OutgoingMessage } from './records.js';
 import { ensureTopic } from './route.js';
+import type { TimerStore } from './timer-store.js';
+import type { TopicWriter } from './topic-writer.js';
+import type { Transactions } from './transactions.js';
 import { topicName } from './validate.js';
 
 /** RocketMQ's limits: delay up to 3 days, message group and property sizes as its broker defaults. */
@@ -22,7 +23,6 @@ const MAX_DELAY_MS = 3 * 24 * 3600 * 1000;
 const MAX_MESSAGE_GROUP_LENGTH = 64;
 const MAX_PROPERTIES_BYTES = 16 * 1024;
 const MAX_PROPERTIES = 128;
-const PLACEMENT_WAIT_MS = 5000;
 
 function checkMessage(m: Message, now: number, maxBodyBytes: number): OutgoingMessage {
   const p = m.systemProperties ?? {};
@@ -72,16 +72,16 @@ function checkMessage(m: Message, now: number, maxBodyBytes: number): OutgoingMe
   };
 }
 
-function groupHash(group: string): number {
-  return createHash('sha1').update(group).digest().readUInt32BE(0);
-}
-
 export class Sender {
-  private readonly roundRobin = new Map<string, number>();
+  constructor(
+    private readonly deps: RocketmqDeps,
+    private readonly writer: TopicWriter,
+    private readonly timers: TimerStore,
+    private readonly transactions: Transactions,
+  ) {}
 
-  constructor(private readonly deps: RocketmqDeps) {}
-
-  async send(req: SendMessageRequest): Promise<SendMessageResponse> {
+  /** Serves one SendMessage of client `clientId` (the producer a transaction check goes to). */
+  async send(req: SendMessageRequest, clientId?: string): Promise<SendMessageResponse> {
     const deps = this.deps;
     const messages = req.messages ?? [];
     if (messages.length === 0) throw new RocketmqError('BAD_REQUEST', 'SendMessage carries no message');
@@ -91,39 +91,33 @@ export class Sender {
     const now = deps.now();
     const outgoing = messages.map((m) => checkMessage(m, now, deps.settings.maxBodyBytes));
     const topicType = topicMessageType(topic.config);
-    for (const o of outgoing) {
-      checkTopicAccepts(name, topicType, o.type);
-      if (o.type === 'TRANSACTION') throw new RocketmqError('NOT_IMPLEMENTED', 'transactional messages are not supported yet');
-    }
-    const queue = await this.pickQueue(name, outgoing[0]!.messageGroup);
+    for (const o of outgoing) checkTopicAccepts(name, topicType, o.type);
     const records = outgoing.map((o) => toAppendRecord(o, now));
-    const { baseOffset } = await deps.storage().append(shardId(name, queue), records);
-    deps.metrics.sent(name, records.length);
-    this.publishToOthers(name, outgoing, records);
-    return {
-      status: ok(),
-      entries: outgoing.map((o, i) => ({ status: ok(), messageId: o.messageId, transactionId: '', offset: Number(baseOffset) + i, recallHandle: '' })),
-    };
-  }
-
-  private async pickQueue(topic: string, messageGroup: string | undefined): Promise<number> {
-    let queues = this.deps.meta.servedQueues(topic);
-    if (queues.length === 0) {
-      await this.deps.meta.waitForQueues(topic, PLACEMENT_WAIT_MS);
-      queues = this.deps.meta.servedQueues(topic);
+    const entries: SendResultEntry[] = outgoing.map((o) => ({ status: ok(), messageId: o.messageId, transactionId: '', offset: 0, recallHandle: '' }));
+    const half: number[] = [];
+    const timed: number[] = [];
+    const direct: number[] = [];
+    for (const [i, o] of outgoing.entries()) {
+      if (o.type === 'TRANSACTION') half.push(i);
+      else if (o.deliverAt !== undefined && o.deliverAt > now) timed.push(i);
+      else direct.push(i);
     }
-    if (queues.length === 0) throw new RocketmqError('HA_NOT_AVAILABLE', `no queue of topic "${topic}" is served by broker ${this.deps.meta.nodeId} yet`);
-    if (messageGroup !== undefined) return queues[groupHash(messageGroup) % queues.length]!;
-    const n = this.roundRobin.get(topic) ?? 0;
-    this.roundRobin.set(topic, (n + 1) % 1_000_000_007);
-    return queues[n % queues.length]!;
-  }
-
-  private publishToOthers(topic: string, outgoing: OutgoingMessage[], records: ReturnType<typeof toAppendRecord>[]): void {
-    const bus = this.deps.bus;
-    if (!bus || !bus.interested(topic)) return;
-    const due = records.filter((_, i) => outgoing[i]!.deliverAt === undefined);
-    if (due.length === 0) return;
-    bus.published(due.map((r) => ({ topic, key: r.key, value: r.value, headers: r.headers.filter((h) => !h.key.startsWith(SYSTEM_HEADER_PREFIX)), timestamp: r.timestamp })));
+    if (direct.length > 0) {
+      const { baseOffset } = await this.writer.write(name, direct.map((i) => records[i]!), outgoing[direct[0]!]!.messageGroup);
+      direct.forEach((i, k) => (entries[i]!.offset = Number(baseOffset) + k));
+    }
+    if (timed.length > 0) {
+      const scheduled = await this.timers.schedule(name, timed.map((i) => ({ record: records[i]!, messageId: outgoing[i]!.messageId, deliverAt: outgoing[i]!.deliverAt! })));
+      timed.forEach((i, k) => {
+        const t = scheduled[k]!;
+        entries[i]!.recallHandle = encodeRecallHandle({ nodeId: deps.meta.nodeId, offset: t.offset, deliverAt: t.deliverAt, messageId: outgoing[i]!.messageId });
+      });
+    }
+    if (half.length > 0) {
+      const ids = await this.transactions.prepare(name, half.map((i) => ({ record: records[i]!, messageId: outgoing[i]!.messageId })), clientId);
+      half.forEach((i, k) => (entries[i]!.transactionId = ids[k]!));
+    }
+    deps.metrics.sent(name, records.length);
+    return { status: ok(), entries };
   }
 }

@@ -7,6 +7,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../../common/errors.js';
+import { maxDeliveryAttempts } from './dead-letter-policy.js';
 import { RocketmqError, statusOf } from './errors.js';
 import { topicMessageType } from './message-type.js';
 import type { RocketmqDeps } from './ports.js';
@@ -74,7 +75,8 @@ export function serveTelemetry(deps: RocketmqDeps, call: TelemetryCall, open: Se
         const t = e.topic?.name ? deps.meta.topic(e.topic.name) : undefined;
         return t !== undefined && topicMessageType(t.config) === 'FIFO';
       });
-      const answer: TelemetryCommand = { status: ok(), settings: answerSettings(s, { settings: deps.settings, fifo }) };
+      const maxAttempts = group !== undefined ? { maxDeliveryAttempts: maxDeliveryAttempts(group, deps.settings.groupMaxDeliveryAttempts, deps.settings.maxDeliveryAttempts) } : {};
+      const answer: TelemetryCommand = { status: ok(), settings: answerSettings(s, { settings: deps.settings, fifo, ...maxAttempts }) };
       send(answer);
       stopRepeats();
       repeats = SETTINGS_REPEATS_MS.map((ms) => setTimeout(() => send(answer), ms).unref());

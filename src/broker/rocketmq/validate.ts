@@ -3,7 +3,7 @@
  * RocketMQ code a proxy answers for it.
  */
 import type { Metadata } from '@grpc/grpc-js';
-import { isValidTopicName } from '../../meta/state/records/topics.js';
+import { isValidStoredTopicName } from '../../meta/state/records/topics.js';
 import { RocketmqError } from './errors.js';
 import type { Resource } from './proto.js';
 
@@ -16,10 +16,10 @@ function plainName(resource: Resource | undefined, what: string, code: 'ILLEGAL_
   return name;
 }
 
-/** A topic name any protocol could use (the storage's rule: 1..249 of [a-zA-Z0-9._-]). */
+/** A topic name any protocol could use (1..249 of [a-zA-Z0-9._-]), or a group's `%DLQ%` / `%RETRY%` system topic. */
 export function topicName(resource: Resource | undefined): string {
   const name = plainName(resource, 'topic', 'ILLEGAL_TOPIC');
-  if (!isValidTopicName(name)) throw new RocketmqError('ILLEGAL_TOPIC', `topic name "${name.slice(0, 300)}" is not valid: 1..249 characters of [a-zA-Z0-9._-]`);
+  if (!isValidStoredTopicName(name)) throw new RocketmqError('ILLEGAL_TOPIC', `topic name "${name.slice(0, 300)}" is not valid: 1..249 characters of [a-zA-Z0-9._-], optionally after %DLQ% or %RETRY%`);
   if (name.startsWith('__')) throw new RocketmqError('ILLEGAL_TOPIC', `topic "${name}" is reserved for the broker's internal use`);
   return name;
 }

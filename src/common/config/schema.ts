@@ -188,6 +188,16 @@ const rocketmqSection = z
     consume_from: z.enum(['first', 'last']).default('first'),
     /** How often consumer groups' acked offsets are committed to meta. */
     offset_commit_interval_ms: z.int().min(50).max(60_000).default(1000),
+    /** Deliveries of a message to a consumer group before it moves to the group's %DLQ% topic (RocketMQ's maxReconsumeTimes + 1). */
+    max_delivery_attempts: z.int().min(1).max(1000).default(16),
+    /** Per consumer group overrides of max_delivery_attempts: { "group" = n }. */
+    group_max_delivery_attempts: z.record(z.string().min(1), z.int().min(1).max(1000)).default({}),
+    /** Transaction check-back: first check of a half message this long after its send (transactionTimeOut). */
+    transaction_check_delay_ms: z.int().min(1000).max(3_600_000).default(6000),
+    /** Then again every this long (transactionCheckInterval). */
+    transaction_check_interval_ms: z.int().min(1000).max(3_600_000).default(30_000),
+    /** Checks before an unresolved half message is discarded (transactionCheckMax). */
+    transaction_check_max: z.int().min(1).max(1000).default(15),
   })
   .check((ctx) => {
     const r = ctx.value;

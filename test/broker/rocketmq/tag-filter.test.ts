@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RocketmqError } from '../../../src/broker/rocketmq/errors.js';
-import { filterMatcher, parseTagExpression } from '../../../src/broker/rocketmq/tag-filter.js';
+import { filterMatcher } from '../../../src/broker/rocketmq/filter.js';
+import { parseTagExpression } from '../../../src/broker/rocketmq/tag-filter.js';
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -36,10 +37,13 @@ describe('rocketmq tag filter', () => {
     assert.equal(code(() => parseTagExpression('||')), 'ILLEGAL_FILTER_EXPRESSION');
   });
 
-  it('filter expressions: TAG or unspecified type parse, SQL92 is not implemented yet, absent takes all', () => {
-    assert.ok(filterMatcher(undefined)('x'));
-    assert.ok(filterMatcher({ type: 'TAG', expression: 'A' })('A'));
-    assert.ok(!filterMatcher({ expression: 'A' })('B'));
-    assert.equal(code(() => filterMatcher({ type: 'SQL', expression: 'a > 1' })), 'NOT_IMPLEMENTED');
+  it('filter expressions: TAG or unspecified type filter by tag, SQL by properties, absent takes all', () => {
+    const msg = (tag: string | undefined, props: Record<string, string> = {}) => ({ ...(tag !== undefined ? { tag } : {}), headers: Object.entries(props).map(([key, v]) => ({ key, value: Buffer.from(v) })) });
+    assert.ok(filterMatcher(undefined)(msg('x')));
+    assert.ok(filterMatcher({ type: 'TAG', expression: 'A' })(msg('A')));
+    assert.ok(!filterMatcher({ expression: 'A' })(msg('B')));
+    assert.ok(filterMatcher({ type: 'SQL', expression: 'a > 1' })(msg(undefined, { a: '2' })));
+    assert.ok(!filterMatcher({ type: 'SQL', expression: 'a > 1' })(msg(undefined, { a: '1' })));
+    assert.equal(code(() => filterMatcher({ type: 'SQL', expression: 'a >' })), 'ILLEGAL_FILTER_EXPRESSION');
   });
 });

@@ -20,14 +20,35 @@ export const MAX_SHARDS = 10_000;
 
 /** Kafka's rule: 1..249 of [a-zA-Z0-9._-], and not '.' or '..' (they are directory names). */
 const TOPIC_NAME_RE = /^(?!\.\.?$)[a-zA-Z0-9._-]+$/;
-export const TOPIC_NAME: StrOpts = { max: 249, pattern: TOPIC_NAME_RE, patternText: "1..249 characters of [a-zA-Z0-9._-], not '.' or '..'" };
+
+/** RocketMQ's system topics of a consumer group: its dead letters and its retries. */
+export const DLQ_PREFIX = '%DLQ%';
+export const RETRY_PREFIX = '%RETRY%';
+/**
+ * What meta stores: Kafka's rule, or one of RocketMQ's system prefixes before
+ * a name that follows it. `%` is allowed there only, so every other topic name
+ * stays one Kafka and MQTT clients can use as it is (storage escapes `%` in
+ * file names).
+ */
+const STORED_TOPIC_NAME_RE = /^(?:%DLQ%|%RETRY%)?(?!\.\.?$)[a-zA-Z0-9._-]+$/;
+export const TOPIC_NAME: StrOpts = {
+  max: 249,
+  pattern: STORED_TOPIC_NAME_RE,
+  patternText: "1..249 characters of [a-zA-Z0-9._-], not '.' or '..', optionally after RocketMQ's %DLQ% or %RETRY% prefix",
+};
 
 const CONFIG_KEY: StrOpts = { max: 255, pattern: /^[a-zA-Z0-9._-]+$/, patternText: 'made of [a-zA-Z0-9._-]' };
 const CONFIG_VALUE: StrOpts = { min: 0, max: 65_536 };
 const CONFIG_MAX_KEYS = 1000;
 
+/** Kafka's topic name rule (what Kafka clients may create). */
 export function isValidTopicName(name: string): boolean {
   return name.length <= 249 && TOPIC_NAME_RE.test(name);
+}
+
+/** Any name meta stores: Kafka's rule, or a RocketMQ %DLQ% / %RETRY% system topic. */
+export function isValidStoredTopicName(name: string): boolean {
+  return name.length <= 249 && STORED_TOPIC_NAME_RE.test(name);
 }
 
 export interface TopicRecord {
