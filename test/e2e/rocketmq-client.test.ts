@@ -4,7 +4,8 @@
  * messages with tags, keys and properties, FIFO and delay messages, a SimpleConsumer
  * receiving with a tag filter, acking, letting a message's invisible time run
  * out and getting it again; a send of the wrong type for its topic; and one
- * topic shared with MQTT in both directions. One node for the whole file.
+ * topic shared with MQTT, and one with Kafka, in both directions. One node for
+ * the whole file.
  *
  * The hooks are the suite's, not the file's: node:test runs file-level after()
  * only once the event loop is idle, which the clients' timers prevent.
@@ -15,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import mqtt from 'mqtt';
 import { Producer, SimpleConsumer, type MessageView } from 'rocketmq-client-nodejs';
+import { kafkaClient } from '../support/kafka.js';
 import { messagingServiceDefinition } from '../../src/broker/rocketmq/proto.js';
 import { ServerProcess, removeDir, writeTestConfig, type TestNodePorts } from '../support/server.js';
 
@@ -70,7 +72,7 @@ async function receiveCount(c: SimpleConsumer, count: number, invisibleMs = 10_0
 
 describe('rocketmq-client-nodejs against robust-server', () => {
   before(async () => {
-    const cfg = await writeTestConfig('', undefined, { mqtt: '', rocketmq: 'min_invisible_ms = 500\ndefault_queues = 4' });
+    const cfg = await writeTestConfig('', undefined, { mqtt: '', kafka: '', rocketmq: 'min_invisible_ms = 500\ndefault_queues = 4' });
     ({ dir, ports } = cfg);
     endpoints = `127.0.0.1:${ports.rocketmq}`;
     proc = new ServerProcess(['start', cfg.file]);
@@ -223,5 +225,40 @@ describe('rocketmq-client-nodejs against robust-server', () => {
     const got = await Promise.race([viaMqtt, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error('MQTT subscriber got nothing')), 5000)))]).finally(() => clearTimeout(timer));
     assert.equal(got.payload, 'from-rocketmq');
     assert.deepEqual({ ...(got.props as object) }, { origin: 'rocketmq' }, 'user properties, and none of the rmq.* system headers');
+  });
+
+  it('one topic, Kafka and RocketMQ: a kafkajs record reaches the SimpleConsumer, a RocketMQ send reaches a kafkajs consumer', async () => {
+    await createTopic('rmq-kafka', 1);
+    const kafka = kafkaClient(`127.0.0.1:${ports.kafka}`);
+    const kp = kafka.producer();
+    await kp.connect();
+    closers.push(() => kp.disconnect());
+    await kp.send({ topic: 'rmq-kafka', messages: [{ key: 'k1', value: 'from-kafka', headers: { origin: 'kafka' } }] });
+
+    const c = await consumer('g-kafka', 'rmq-kafka', '*');
+    const [m] = await receiveCount(c, 1);
+    assert.ok(m, 'the Kafka record was received');
+    assert.equal(m.body.toString(), 'from-kafka');
+    assert.equal(m.properties.get('origin'), 'kafka', 'Kafka headers arrive as properties');
+    await c.ack(m);
+
+    const p = await producer(['rmq-kafka']);
+    await p.send({ topic: 'rmq-kafka', tag: 'TagK', keys: ['order-1'], body: Buffer.from('from-rocketmq'), properties: new Map([['origin', 'rocketmq']]) });
+    const kc = kafka.consumer({ groupId: 'kafka-reads-rmq', maxWaitTimeInMs: 200 });
+    await kc.connect();
+    closers.push(() => kc.disconnect());
+    await kc.subscribe({ topic: 'rmq-kafka', fromBeginning: true });
+    const seen: Array<{ value: string; origin: string | undefined }> = [];
+    await kc.run({
+      eachMessage: async ({ message }) => {
+        seen.push({ value: message.value?.toString() ?? '', origin: message.headers?.['origin']?.toString() });
+      },
+    });
+    const deadline = Date.now() + 20_000;
+    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(seen, [
+      { value: 'from-kafka', origin: 'kafka' },
+      { value: 'from-rocketmq', origin: 'rocketmq' },
+    ]);
   });
 });
