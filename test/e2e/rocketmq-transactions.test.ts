@@ -12,6 +12,7 @@
  * only once the event loop is idle, which the clients' timers prevent.
  */
 import assert from 'node:assert/strict';
+import { get as httpGet } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Producer, SimpleConsumer, type MessageView, type TransactionChecker } from 'rocketmq-client-nodejs';
 import { COMMIT, UNSPECIFIED, createTopic, quietLogger } from '../support/rocketmq.js';
@@ -137,6 +138,16 @@ describe('rocketmq-client-nodejs transactions and dead letters against robust-se
     assert.equal(dead.messageId, receipt.messageId);
     assert.equal(dead.tag, 'bad');
     assert.equal(dead.properties.get('DLQ_ORIGIN_TOPIC'), 'rmq-poison');
+    const metrics = await new Promise<string>((resolve, reject) =>
+      httpGet({ host: '127.0.0.1', port: ports.http, path: '/metrics', agent: false }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve(text));
+      }).on('error', reject),
+    );
+    assert.match(metrics, /robust_rocketmq_dead_letters_total\{[^}]*group="g-poison"[^}]*\} 1\b/);
+    assert.match(metrics, /robust_rocketmq_open_transactions\{?[^\n]*\}? \d+/);
+    assert.match(metrics, /robust_rocketmq_delayed_messages\{?[^\n]*\}? \d+/);
   });
 
   it('a delay message recalled before it is due is never delivered', async () => {

@@ -79,6 +79,7 @@ export class DeadLetters {
     headers.push(textHeader(ORIGIN_TOPIC_PROPERTY, sourceTopic), textHeader(ORIGIN_MESSAGE_ID_PROPERTY, messageId));
     await this.writer.write(dlq, [{ timestamp: this.deps.now(), key: record.key, value: record.value, headers, ...(record.tag !== undefined ? { tag: record.tag } : {}) }], recordRouting(record).messageGroup);
     this.deps.log.info({ group, topic: sourceTopic, messageId, dlq }, `rocketmq: message ${messageId} moved to ${dlq}`);
+    this.deps.metrics.deadLettered(group);
     return dlq;
   }
 }

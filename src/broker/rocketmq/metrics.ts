@@ -1,8 +1,9 @@
 /**
  * RocketMQ metrics (names robust_rocketmq_*): requests per RPC and answered
  * status code, request latency per RPC, messages sent and delivered per topic,
- * redeliveries, acks, and — read when scraped — the connected clients,
- * in-flight messages and consumer lag per group and topic.
+ * redeliveries, acks, dead letters per group, and — read when scraped — the
+ * connected clients, in-flight messages, consumer lag per group and topic,
+ * delay messages waiting and transactions open.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -22,6 +23,8 @@ export class RocketmqMetrics {
   private readonly messagesOut: Counter<'topic'>;
   private readonly redeliveries: Counter<'topic'>;
   private readonly acks: Counter<'topic'>;
+  private readonly deadLetters: Counter<'group'>;
+  private pendingSource: () => { timers: number; transactions: number } = () => ({ timers: 0, transactions: 0 });
   private readonly requestSeconds: Histogram<'rpc'>;
   private lagSource: () => Promise<RocketmqLagSample[]> = async () => [];
   private clientSource: () => Map<string, number> = () => new Map();
@@ -34,6 +37,7 @@ export class RocketmqMetrics {
     this.messagesOut = new Counter({ name: 'robust_rocketmq_messages_out_total', help: 'Message deliveries to RocketMQ consumers (redeliveries included), by topic', labelNames: ['topic'] as const, registers });
     this.redeliveries = new Counter({ name: 'robust_rocketmq_redeliveries_total', help: 'Deliveries of messages that were delivered before and not acked in time, by topic', labelNames: ['topic'] as const, registers });
     this.acks = new Counter({ name: 'robust_rocketmq_acks_total', help: 'Messages acked by RocketMQ consumers, by topic', labelNames: ['topic'] as const, registers });
+    this.deadLetters = new Counter({ name: 'robust_rocketmq_dead_letters_total', help: 'Messages moved to a dead-letter topic (%DLQ%group), by consumer group', labelNames: ['group'] as const, registers });
     this.requestSeconds = new Histogram({
       name: 'robust_rocketmq_request_duration_seconds',
       help: 'Time to answer a RocketMQ gRPC request (a long-polling receive or pull included), by RPC',
@@ -63,6 +67,22 @@ export class RocketmqMetrics {
       },
     });
     new Gauge({
+      name: 'robust_rocketmq_delayed_messages',
+      help: 'Delay messages of this node waiting for their delivery time',
+      registers,
+      collect() {
+        this.set(self.pendingSource().timers);
+      },
+    });
+    new Gauge({
+      name: 'robust_rocketmq_open_transactions',
+      help: 'Half messages of this node waiting for their transaction to end',
+      registers,
+      collect() {
+        this.set(self.pendingSource().transactions);
+      },
+    });
+    new Gauge({
       name: 'robust_rocketmq_inflight_messages',
       help: 'Messages delivered to RocketMQ consumers and neither acked nor past their invisible time',
       registers,
@@ -89,6 +109,14 @@ export class RocketmqMetrics {
 
   acked(topic: string, n: number): void {
     this.acks.inc({ topic }, n);
+  }
+
+  deadLettered(group: string): void {
+    this.deadLetters.inc({ group });
+  }
+
+  setPendingSource(source: () => { timers: number; transactions: number }): void {
+    this.pendingSource = source;
   }
 
   setLagSource(source: () => Promise<RocketmqLagSample[]>): void {

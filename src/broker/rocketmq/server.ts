@@ -97,6 +97,7 @@ export class RocketmqServer {
       () => new Map([...clients.countByType()].map(([type, n]) => [type.toLowerCase(), n])),
       () => this.consumption.inflightTotal(),
     );
+    opts.metrics.setPendingSource(() => ({ timers: this.timers.size, transactions: this.transactions.book.size }));
   }
 
   port(): number | undefined {
