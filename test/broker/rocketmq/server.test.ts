@@ -10,64 +10,11 @@ import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { RocketmqMetrics } from '../../../src/broker/rocketmq/metrics.js';
-import type { RocketmqMetaPort, RocketmqSettings, RocketmqTopic } from '../../../src/broker/rocketmq/ports.js';
 import { messagingServiceDefinition } from '../../../src/broker/rocketmq/proto.js';
 import { RocketmqServer } from '../../../src/broker/rocketmq/server.js';
 import { MemoryEngine } from '../../../src/storage/memory/engine.js';
+import { FakeMeta, settings, type Any } from './harness.js';
 
-class FakeMeta implements RocketmqMetaPort {
-  readonly nodeId = 1;
-  readonly topics = new Map<string, RocketmqTopic>();
-  readonly offsets = new Map<string, number>();
-  port = 0;
-  private ids = 0;
-
-  constructor(private readonly engine: MemoryEngine) {}
-
-  topic(name: string): RocketmqTopic | undefined {
-    return this.topics.get(name);
-  }
-
-  async createTopic(name: string, queues: number, config: Record<string, string>): Promise<void> {
-    if (this.topics.has(name)) return;
-    for (let i = 0; i < queues; i++) await this.engine.createShard({ shard: `${name}-${i}`, topic: name, engine: 'memory' });
-    this.topics.set(name, { name, id: ++this.ids, queues, config });
-  }
-
-  servedQueues(topic: string): number[] {
-    const t = this.topics.get(topic);
-    return t ? Array.from({ length: t.queues }, (_, i) => i) : [];
-  }
-
-  async waitForQueues(): Promise<void> {}
-
-  routeBrokers(topic: string) {
-    return this.topics.has(topic) ? [{ nodeId: 1, host: '127.0.0.1', port: this.port }] : [];
-  }
-
-  committed(group: string, topic: string, queue: number): number | undefined {
-    return this.offsets.get(`${group}/${topic}/${queue}`);
-  }
-
-  async commitOffsets(group: string, offsets: Array<{ topic: string; queue: number; offset: number }>): Promise<void> {
-    for (const o of offsets) this.offsets.set(`${group}/${o.topic}/${o.queue}`, o.offset);
-  }
-}
-
-const settings: RocketmqSettings = {
-  autoCreateTopics: false,
-  defaultQueues: 2,
-  maxBodyBytes: 1024,
-  longPollingTimeoutMs: 2000,
-  receiveBatchSize: 32,
-  minInvisibleMs: 100,
-  maxInvisibleMs: 60_000,
-  maxInflightPerQueue: 1000,
-  consumeFrom: 'first',
-  offsetCommitIntervalMs: 50,
-};
-
-type Any = Record<string, any>;
 type UnaryClientMethod = (req: unknown, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Any) => void) => void;
 
 let engine: MemoryEngine;
