@@ -11,12 +11,12 @@
  * only once the event loop is idle, which the clients' timers prevent.
  */
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import mqtt from 'mqtt';
 import { Producer, SimpleConsumer, type MessageView } from 'rocketmq-client-nodejs';
 import { kafkaClient } from '../support/kafka.js';
+import { admin as adminCall, createTopic as createTopicAt } from '../support/rocketmq.js';
 import { messagingServiceDefinition } from '../../src/broker/rocketmq/proto.js';
 import { ServerProcess, removeDir, writeTestConfig, type TestNodePorts } from '../support/server.js';
 
@@ -29,23 +29,12 @@ const closers: Array<() => Promise<unknown>> = [];
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {}, close() {} };
 
-/** One admin API call on a connection of its own (a kept-alive one would hold this process open after the tests). */
 function admin(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: ports.http, path, method, agent: false, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
+  return adminCall(ports.http, method, path, body);
 }
 
-async function createTopic(name: string, shards: number, config: Record<string, string> = {}): Promise<void> {
-  const res = await admin('POST', '/api/v1/topics', { name, shards, config });
-  assert.equal(res.status, 201, res.text);
+function createTopic(name: string, shards: number, config: Record<string, string> = {}): Promise<void> {
+  return createTopicAt(ports.http, name, shards, config);
 }
 
 async function producer(topics: string[] = []): Promise<Producer> {

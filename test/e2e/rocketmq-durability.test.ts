@@ -12,8 +12,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { Producer, SimpleConsumer, type Message, type MessageView, type TransactionChecker } from 'rocketmq-client-nodejs';
-import { COMMIT, UNSPECIFIED, createTopic, quietLogger } from '../support/rocketmq.js';
+import { Producer, SimpleConsumer, type Message, type TransactionChecker } from 'rocketmq-client-nodejs';
+import { COMMIT, UNSPECIFIED, createTopic, quietLogger, receiveBody } from '../support/rocketmq.js';
 import { ServerProcess, removeDir, writeTestConfig, type TestNodePorts } from '../support/server.js';
 
 let proc: ServerProcess | undefined;
@@ -27,16 +27,6 @@ async function stopServer(p: ServerProcess): Promise<void> {
   assert.equal(code, 0, `clean exit on SIGTERM\n${p.stderr}`);
 }
 
-async function receiveBody(c: SimpleConsumer, body: string, timeoutMs: number): Promise<MessageView | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    for (const m of await c.receive(16, 10_000)) {
-      await c.ack(m);
-      if (m.body.toString() === body) return m;
-    }
-  }
-  return undefined;
-}
 
 describe('rocketmq-client-nodejs: delay and half messages across a broker restart', () => {
   after(async () => {

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { get as httpGet } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Producer, SimpleConsumer, type MessageView, type TransactionChecker } from 'rocketmq-client-nodejs';
-import { COMMIT, UNSPECIFIED, createTopic, quietLogger } from '../support/rocketmq.js';
+import { COMMIT, UNSPECIFIED, createTopic, quietLogger, receiveBody } from '../support/rocketmq.js';
 import { ServerProcess, removeDir, writeTestConfig, type TestNodePorts } from '../support/server.js';
 
 let proc: ServerProcess;
@@ -48,17 +48,6 @@ async function consumer(group: string, topic: string, awaitDuration = 1500): Pro
   return c;
 }
 
-/** Receives until a message with this body arrives (acking every one), or the time is up. */
-async function receiveBody(c: SimpleConsumer, body: string, timeoutMs: number): Promise<MessageView | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    for (const m of await c.receive(16, 10_000)) {
-      await c.ack(m);
-      if (m.body.toString() === body) return m;
-    }
-  }
-  return undefined;
-}
 
 describe('rocketmq-client-nodejs transactions and dead letters against robust-server', () => {
   before(async () => {

@@ -1,11 +1,11 @@
 /**
  * What the RocketMQ e2e tests share: an admin API call, topic creation with a
- * message type, a silent logger for the clients, and the client's transaction
- * resolutions (its proto enums are not exported by the package).
+ * message type, a silent logger for the clients, receiving a given message, and
+ * the client's transaction resolutions (its proto enums are not exported by the package).
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import type { TransactionChecker } from 'rocketmq-client-nodejs';
+import type { MessageView, SimpleConsumer, TransactionChecker } from 'rocketmq-client-nodejs';
 
 export type Resolution = Awaited<ReturnType<TransactionChecker['check']>>;
 /** apache.rocketmq.v2.TransactionResolution */
@@ -32,4 +32,16 @@ export function admin(httpPort: number, method: string, path: string, body?: unk
 export async function createTopic(httpPort: number, name: string, shards: number, config: Record<string, string> = {}): Promise<void> {
   const res = await admin(httpPort, 'POST', '/api/v1/topics', { name, shards, config });
   assert.equal(res.status, 201, res.text);
+}
+
+/** Receives until a message with this body arrives (acking every one), or the time is up. */
+export async function receiveBody(c: SimpleConsumer, body: string, timeoutMs: number): Promise<MessageView | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const m of await c.receive(16, 10_000)) {
+      await c.ack(m);
+      if (m.body.toString() === body) return m;
+    }
+  }
+  return undefined;
 }
