@@ -91,7 +91,7 @@ const DELAYED_PREFIX = '$delayed/';
 /** A session moving here from a live broker: how long its routes get to reach the other brokers before that broker lets go. */
 const ROUTE_SETTLE_MS = 100;
 /** Longest a QoS 1/2 publish waits for the link to a live broker whose sessions it is for. */
-const LINK_WAIT_MS = 5_000;
+const LINK_WAIT_MS = 1_000;
 /** After a peer links: when its queued messages are looked for a second time. */
 const PICK_UP_AGAIN_MS = 3_000;
 /** setTimeout's largest delay; longer timers are re-armed. */
@@ -868,12 +868,12 @@ export class MqttBroker {
 
   private whenPeerReachable(cluster: ClusterPort, peer: number, msg: Message, retryOnLoss: boolean): Promise<void> {
     return cluster.whenReachable(peer, LINK_WAIT_MS).then((state) => {
-      if (state === 'down') {
+      // Down, or alive but still unreachable: queued in its log, which it reads when a peer links.
+      if (state === 'down' || state === 'timeout') {
         const durable: Array<Promise<void>> = [];
         this.queueForUnreachable(peer, msg, durable);
         return Promise.all(durable).then(() => undefined);
       }
-      if (state === 'timeout') throw new Error(`broker ${peer} is alive but no link to it opened within ${LINK_WAIT_MS} ms; the publisher is not acknowledged`);
       const p = cluster.forward(peer, msg, { route: true, shares: undefined, retained: false });
       if (!p) return undefined;
       return retryOnLoss ? p.catch((err: unknown) => (err instanceof PeerLinkLostError ? this.whenPeerReachable(cluster, peer, msg, false) : Promise.reject(err))) : p;
