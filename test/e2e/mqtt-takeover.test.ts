@@ -250,7 +250,9 @@ describe('mqtt session moving between live brokers', () => {
       });
       cl.once('error', reject);
     });
-    await until('the connection at the first broker closed', async () => (backClosed ? true : undefined), 10_000);
+    await until('the connection at the first broker closed', async () => (backClosed ? true : undefined), 10_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; logs:\n${cluster.logs(/moved|session|let it go|"level":(40|50)/)}`);
+    });
     await clean.endAsync();
     await pub.endAsync();
     atB.end(true);

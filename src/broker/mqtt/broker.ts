@@ -90,6 +90,9 @@ const NO_MESSAGE: Message = { topic: '', payload: Buffer.alloc(0), qos: 0, retai
 const DELAYED_PREFIX = '$delayed/';
 /** A session moving here from a live broker: how long its routes get to reach the other brokers before that broker lets go. */
 const ROUTE_SETTLE_MS = 100;
+/** How long a broker remembers where a session it handed over went (meta views catch up well within it). */
+const MOVE_MEMORY_MS = 60_000;
+const MAX_REMEMBERED_MOVES = 100_000;
 /** Longest a QoS 1/2 publish waits for the link to a live broker whose sessions it is for. */
 const LINK_WAIT_MS = 1_000;
 /** After a peer links: when its queued messages are looked for a second time. */
@@ -134,6 +137,8 @@ export class MqttBroker {
   private readonly unreachableSessions: UnreachableSessions | undefined;
   /** Sessions just taken over from a dead broker: what reached them here, so the old log's catch-up skips it. */
   private readonly catchingUp = new Map<Session, Set<string>>();
+  /** Sessions handed over to another broker lately: where they went (movedTo). */
+  private readonly moves = new Map<string, { node: number; atMs: number }>();
   private stopped = false;
   /** The publisher of the message being routed, to hold back when a subscriber is backed up. */
   private routingFrom: Backpressured | undefined;
@@ -392,6 +397,7 @@ export class MqttBroker {
   handOverSession(clientId: string, toNode: number): { messages: Outgoing[]; inboundQos2: number[] } | undefined {
     const session = this.sessions.get(clientId);
     if (!session) return undefined;
+    this.rememberMove(clientId, toNode);
     // Out of the map before the kick, so the connection's close sees the session already gone.
     this.sessions.delete(clientId);
     this.connections.get(clientId)?.takenOver();
@@ -409,6 +415,27 @@ export class MqttBroker {
     if (session.persistent) this.store.clearQueue(clientId);
     this.log.info({ client_id: clientId, to_node: toNode, messages: messages.length }, `mqtt: session ${clientId} moved to broker ${toNode} with ${messages.length} message(s)`);
     return { messages, inboundQos2 };
+  }
+
+  /**
+   * Where a session handed over lately went: a broker whose meta view has not
+   * caught up with the move asks here, and is sent on (see MqttCluster.takeSession).
+   */
+  movedTo(clientId: string): number | undefined {
+    const m = this.moves.get(clientId);
+    if (m === undefined || this.now() - m.atMs > MOVE_MEMORY_MS) return undefined;
+    return m.node;
+  }
+
+  private rememberMove(clientId: string, node: number): void {
+    const moves = this.moves;
+    moves.delete(clientId); // re-inserted last: the map stays in move order, oldest first
+    moves.set(clientId, { node, atMs: this.now() });
+    const cutoff = this.now() - MOVE_MEMORY_MS;
+    for (const [id, m] of moves) {
+      if (moves.size <= MAX_REMEMBERED_MOVES && m.atMs > cutoff) break;
+      moves.delete(id);
+    }
   }
 
   /** Stops timers and closes every connection (MQTT 5 clients get DISCONNECT 0x8B Server shutting down). Sessions stay in the store. */

@@ -56,7 +56,11 @@ interface TakeSessionReply {
   found: boolean;
   messages: Array<{ record: Buffer | Uint8Array; payload: Buffer | Uint8Array; packet_id: number; state: number }>;
   inbound_qos2: number[];
+  moved_to?: number;
 }
+
+/** Hops a session hand-over follows through brokers that passed the session on (their meta view lagged). */
+const MAX_TAKE_HOPS = 3;
 
 // ------------------------------------------------------------------ wire types (proto-loader, keepCase)
 
@@ -236,8 +240,14 @@ type Call = grpc.ClientDuplexStream<Frame, Frame> | grpc.ServerDuplexStream<Fram
 class PeerLink {
   /** The peer's node id: known up front when we dialed, from its Hello when it did. */
   peer: number;
-  /** Both Hellos exchanged: routes synced and messages may flow. */
+  /** Both Hellos exchanged: messages may flow. */
   ready = false;
+  /**
+   * The peer's full route table arrived (the Sync right after its Hello). Until
+   * then the peer counts as unlinked for routing: an empty route table would
+   * otherwise send nothing its sessions want.
+   */
+  routesKnown = false;
   closed = false;
   peerStartedAt = 0;
   private seq = 0;
@@ -417,7 +427,7 @@ export class MqttCluster implements ClusterPort {
         const req = call.request;
         try {
           const handed = this.broker.handOverSession(req.client_id, req.to_node);
-          if (!handed) return callback(null, { found: false, messages: [], inbound_qos2: [] });
+          if (!handed) return callback(null, { found: false, messages: [], inbound_qos2: [], moved_to: this.broker.movedTo(req.client_id) ?? 0 });
           const messages = handed.messages.map((o) => ({ record: encodeQueued(o), payload: o.msg.payload, packet_id: o.state === OutState.Queued ? 0 : o.packetId, state: o.state }));
           callback(null, { found: true, messages, inbound_qos2: handed.inboundQos2 });
         } catch (err) {
@@ -465,7 +475,24 @@ export class MqttCluster implements ClusterPort {
   // ------------------------------------------------------------------ session hand-over (ClusterPort)
 
   /** Asks `peer` for a persistent session it holds (the client resumed it here): its messages, or undefined when it held none. */
+  /**
+   * Asks the broker meta names as the session's owner to hand it over; when it
+   * passed the session on meanwhile (meta here has not caught up), asks the one
+   * it went to. Undefined when no broker on the way holds it.
+   */
   async takeSession(peer: number, clientId: string): Promise<{ messages: Outgoing[]; inboundQos2: number[] } | undefined> {
+    const asked = new Set<number>([this.opts.nodeId]);
+    let next: number | undefined = peer;
+    for (let hop = 0; next !== undefined && !asked.has(next) && hop < MAX_TAKE_HOPS; hop++) {
+      asked.add(next);
+      const reply = await this.takeSessionFrom(next, clientId);
+      if (reply.found) return reply.taken;
+      next = reply.movedTo;
+    }
+    return undefined;
+  }
+
+  private async takeSessionFrom(peer: number, clientId: string): Promise<{ found: true; taken: { messages: Outgoing[]; inboundQos2: number[] } } | { found: false; movedTo: number | undefined }> {
     const b = this.opts.directory.brokers().find((x) => x.id === peer);
     if (!b) throw new Error(`broker ${peer} is not known to the meta service`);
     let client = this.unaryClients.get(peer);
@@ -480,8 +507,8 @@ export class MqttCluster implements ClusterPort {
     const reply = await new Promise<TakeSessionReply>((resolve, reject) =>
       c.TakeSession({ client_id: clientId, to_node: this.opts.nodeId }, { deadline: Date.now() + TAKE_SESSION_TIMEOUT_MS }, (err, res) => (err || !res ? reject(err ?? new Error('empty answer')) : resolve(res))),
     );
-    if (!reply.found) return undefined;
-    return {
+    if (!reply.found) return { found: false, movedTo: reply.moved_to ? Number(reply.moved_to) : undefined };
+    const taken = {
       messages: (reply.messages ?? []).map((m) => {
         const out = decodeQueued(toBuffer(m.record), toBuffer(m.payload));
         const state = Number(m.state);
@@ -493,6 +520,7 @@ export class MqttCluster implements ClusterPort {
       }),
       inboundQos2: (reply.inbound_qos2 ?? []).map(Number),
     };
+    return { found: true, taken };
   }
 
   // ------------------------------------------------------------------ forwarding (ClusterPort)
@@ -675,6 +703,10 @@ export class MqttCluster implements ClusterPort {
       case 'sync':
         if (!link.ready) return;
         this.remote.sync(link.peer, frame.sync?.routes ?? []);
+        if (!link.routesKnown) {
+          link.routesKnown = true;
+          if (this.links.get(link.peer) === link) this.updateLinked();
+        }
         return;
       case 'delta':
         if (!link.ready) return;
@@ -747,7 +779,7 @@ export class MqttCluster implements ClusterPort {
 
   private updateLinked(): void {
     this.linked = [...this.links.entries()]
-      .filter(([, l]) => l.ready)
+      .filter(([, l]) => l.ready && l.routesKnown)
       .map(([id]) => id)
       .sort((a, b) => a - b);
     this.updateUnreachable();
@@ -765,21 +797,27 @@ export class MqttCluster implements ClusterPort {
     for (const b of this.opts.directory.brokers()) {
       if (b.id === self) continue;
       if (!b.alive) down.push(b.id);
-      else if (this.links.get(b.id)?.ready !== true) unlinked.push(b.id);
+      else if (!this.routable(b.id)) unlinked.push(b.id);
     }
     this.down = down.sort((a, b) => a - b);
     this.unlinked = unlinked.sort((a, b) => a - b);
     for (const [peer, waiters] of this.reachWaiters) {
-      const state = this.links.get(peer)?.ready === true ? 'linked' : this.down.includes(peer) ? 'down' : undefined;
+      const state = this.routable(peer) ? 'linked' : this.down.includes(peer) ? 'down' : undefined;
       if (!state) continue;
       this.reachWaiters.delete(peer);
       for (const w of waiters) w(state);
     }
   }
 
+  /** Linked, with the peer's routes known. */
+  private routable(peer: number): boolean {
+    const link = this.links.get(peer);
+    return link !== undefined && link.ready && link.routesKnown;
+  }
+
   /** Resolves once the peer is linked, or meta no longer holds it alive, or after timeoutMs. */
   whenReachable(peer: number, timeoutMs: number): Promise<'linked' | 'down' | 'timeout'> {
-    if (this.links.get(peer)?.ready === true) return Promise.resolve('linked');
+    if (this.routable(peer)) return Promise.resolve('linked');
     if (!this.running || this.down.includes(peer)) return Promise.resolve('down');
     return new Promise((resolve) => {
       let set = this.reachWaiters.get(peer);

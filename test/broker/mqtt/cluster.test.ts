@@ -381,11 +381,51 @@ describe('MQTT cluster routing (three brokers in one process)', () => {
     await until('node 3 dropped', () => !n1.cluster.remote.has(3) && !n2.cluster.remote.has(3) && !n1.cluster.linked.includes(3));
     assert.equal(await metricValue(n1, 'robust_mqtt_cluster_routes', { peer: '3' }), 0);
     dir.set({ id: 3, grpcAddr: `127.0.0.1:${n3.grpcPort}`, alive: true });
+    await until('node 3 linked again', () => n1.cluster.linked.includes(3), 5000);
+    // Linked means routable: a publish in between would otherwise miss node 3's sessions.
+    assert.ok(routeAt(n1, 3, 'alive/#'), 'a peer counts as linked only once its route table arrived');
     await until('node 3 back with its routes (full sync)', () => routeAt(n1, 3, 'alive/#') && routeAt(n2, 3, 'alive/#'), 5000);
     const p = await client(n1.port, { clientId: 'alive-pub' });
     await p.c.publishAsync('alive/1', 'x', { qos: 1 });
     await s.inbox.waitFor(1);
     await Promise.all([endClient(s.c), endClient(p.c)]);
+  });
+});
+
+describe('MQTT cluster: a session handed over follows its forwarding address', () => {
+  const dir = new FakeDirectory();
+  const nodes: Node[] = [];
+  after(async () => {
+    for (const c of clients) c.end(true);
+    for (const n of nodes) await n.stop();
+  });
+
+  it('a broker asked for a session it passed on sends the caller to the broker that has it', async () => {
+    for (const id of [1, 2, 3]) nodes.push(await startNode(id, dir));
+    const [n1, n2, n3] = nodes as [Node, Node, Node];
+    await until('every pair linked', () => nodes.every((n) => n.cluster.linked.length === 2));
+    // A persistent session with a queued message on node 1.
+    const s = await client(n1.port, { clientId: 'hopper', clean: false });
+    await s.c.subscribeAsync('hop/#', { qos: 1 });
+    await endClient(s.c);
+    const p = await client(n1.port, { clientId: 'hop-pub' });
+    await p.c.publishAsync('hop/1', 'queued', { qos: 1 });
+    // Node 2 takes it (its meta view was current).
+    const first = await n2.cluster.takeSession(1, 'hopper');
+    assert.deepEqual(first?.messages.map((m) => m.msg.payload.toString()), ['queued']);
+    assert.equal(n1.server.broker.movedTo('hopper'), 2);
+    // The client is now connected at node 2.
+    const at2 = await client(n2.port, { clientId: 'hopper', clean: false });
+    let closedAt2 = false;
+    at2.c.once('close', () => (closedAt2 = true));
+    // Node 3's meta view still names node 1: node 1 sends it on to node 2, which hands the session over.
+    const second = await n3.cluster.takeSession(1, 'hopper');
+    assert.ok(second !== undefined, 'the session was found one hop on');
+    await until('the connection at node 2 closed', () => closedAt2);
+    assert.equal(n2.server.broker.movedTo('hopper'), 3);
+    // Nobody on the way holds an unknown session.
+    assert.equal(await n3.cluster.takeSession(1, 'never-here'), undefined);
+    await endClient(p.c);
   });
 });
 
