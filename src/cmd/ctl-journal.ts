@@ -78,6 +78,7 @@ export const JOURNAL_COMMANDS: MqttCtlCommand[] = [
           ['copied_bytes', v.copied_bytes],
           ['replaced_segments', v.replaced_segments],
           ['repaired_replicas', v.repaired_replicas],
+          ['orphans_deleted', v.orphans_deleted],
           ['last_pass_ms', v.last_pass_ms],
         ]) + (v.waiting.length > 0 ? '\n' + renderTable(['SHARD', 'SEGMENT', 'DEAD', 'WAITING_FOR', 'DETAIL'], v.waiting.map((w) => [w.shard, w.segment, w.missing.join(','), w.reason, w.message])) : '')
       );

@@ -142,6 +142,7 @@ export class JournalMaintenance {
       copied_bytes: 0,
       replaced_segments: 0,
       repaired_replicas: 0,
+      orphans_deleted: 0,
       last_pass_ms: null,
     };
     return { node_id: this.opts.config.node_id, running: rr !== undefined, ...base };

@@ -28,6 +28,9 @@
  *
  * When no spare live journal exists, the segment stays under-replicated and is
  * reported (status(), a warning in the log once per segment).
+ *
+ * A third duty ("sweep", every minute): replicas that journal nodes keep but
+ * meta no longer names for them (orphans) are deleted.
  */
 import { StorageError } from '../errors.js';
 import { JournalClientPool, JournalUnavailableError, type JournalConnection } from './client.js';
@@ -60,6 +63,8 @@ export interface ReReplicatorOptions {
   onReplaced?: (seg: SegmentInfo, from: number, to: number) => void;
   /** Sealed segments audited with Info per pass at most (default 256). */
   auditPerPass?: number;
+  /** How often the live journal nodes are swept for orphan replicas (default 60 s; 0 = never). */
+  orphanSweepMs?: number;
 }
 
 /** A segment whose ensemble names a journal node meta holds dead or no longer knows. */
@@ -85,6 +90,8 @@ export interface ReReplicationStatus {
   copied_bytes: number;
   replaced_segments: number;
   repaired_replicas: number;
+  /** Replicas deleted from journal nodes that meta no longer names for them. */
+  orphans_deleted: number;
   last_pass_ms: number | null;
 }
 
@@ -143,7 +150,10 @@ export class ReReplicator {
   private copying: ReReplicationStatus['copying'] = null;
   private active = false;
   private lastPassMs: number | null = null;
-  private readonly stats = { copiedBytes: 0, replaced: 0, repaired: 0 };
+  private readonly stats = { copiedBytes: 0, replaced: 0, repaired: 0, orphansDeleted: 0 };
+  /** Replicas found orphan at the last sweep ("node\0shard#segment"): deleted if still orphan at the next. */
+  private orphanSeen = new Set<string>();
+  private lastSweepMs = 0;
 
   constructor(private readonly opts: ReReplicatorOptions) {
     this.ownPool = !opts.pool;
@@ -184,6 +194,7 @@ export class ReReplicator {
       copied_bytes: this.stats.copiedBytes,
       replaced_segments: this.stats.replaced,
       repaired_replicas: this.stats.repaired,
+      orphans_deleted: this.stats.orphansDeleted,
       last_pass_ms: this.lastPassMs,
     };
   }
@@ -241,7 +252,55 @@ export class ReReplicator {
     const still = new Set(waiting.map((w) => `${w.shard}#${w.segment}:${w.reason}`));
     for (const k of this.warned) if (!still.has(k)) this.warned.delete(k); // warn again if it comes back
     await this.audit();
+    await this.sweepOrphans();
     this.lastPassMs = Date.now() - started;
+  }
+
+  /**
+   * Replicas a journal node keeps that meta no longer names for it — the node
+   * was down while its sealed segment was re-replicated elsewhere, while the
+   * topic was deleted, or while retention dropped the segment — are deleted.
+   * Only what is orphan at two sweeps in a row goes (meta's view here may lag a
+   * change just made elsewhere), and only sealed or vanished segments: an open
+   * segment is its writer's business.
+   */
+  private async sweepOrphans(): Promise<void> {
+    const every = this.opts.orphanSweepMs ?? 60_000;
+    const now = Date.now();
+    if (every <= 0 || now - this.lastSweepMs < every) return;
+    this.lastSweepMs = now;
+    const meta = this.opts.meta;
+    const found = new Set<string>();
+    for (const j of meta.journals()) {
+      if (j.state !== 'alive') continue;
+      this.checkRunning();
+      let replicas: Array<{ shard: string; segment: number }>;
+      try {
+        const res = await this.conn(j.id).call<Extract<Response, { op: Op.List }>>({ op: Op.List });
+        replicas = res.replicas;
+      } catch {
+        continue; // unreachable now: next sweep
+      }
+      for (const r of replicas) {
+        const segs = meta.segments(r.shard);
+        const seg = segs.find((s) => s.segment === r.segment);
+        const orphan = seg ? seg.state === 'sealed' && !seg.ensemble.includes(j.id) : segs.length === 0 || r.segment < segs[0]!.segment;
+        if (!orphan) continue;
+        const key = `${j.id}\u0000${r.shard}#${r.segment}`;
+        if (!this.orphanSeen.has(key)) {
+          found.add(key);
+          continue;
+        }
+        const res = await this.conn(j.id)
+          .request({ op: Op.Delete, shard: r.shard, segment: r.segment })
+          .catch(() => undefined);
+        if (res && (res.status === Status.Ok || res.status === Status.NotFound)) {
+          this.stats.orphansDeleted++;
+          this.opts.log?.info({ node: j.id, shard: r.shard, segment: r.segment }, `journal: deleted node ${j.id}'s replica of segment ${r.segment} of ${r.shard}, which meta no longer names`);
+        } else found.add(key);
+      }
+    }
+    this.orphanSeen = found;
   }
 
   private checkRunning(): void {

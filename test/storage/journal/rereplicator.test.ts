@@ -183,6 +183,46 @@ describe('journal re-replication', () => {
     }
   });
 
+  it('a node back after its segments were copied elsewhere, or dropped, has those replicas deleted (orphans), at the second sweep', async () => {
+    const meta = new TestMeta();
+    const js = await journals(meta, [101, 102, 103]);
+    const rr = reReplicator(meta, { orphanSweepMs: 1 });
+    try {
+      await writeSealed(meta, 'o-0', { e: 2, a: 2 }, 60, { segmentBytes: 4096, valueBytes: 60 });
+      await writeSealed(meta, 'gone-0', { e: 2, a: 2 }, 10, { segmentBytes: 1 << 20, valueBytes: 60 });
+      const segs = meta.segments('o-0');
+      const dead = segs[0]!.ensemble[0]!;
+      const deadDir = js.get(dead)!.dir;
+      const held = () => js.get(dead)!.store.list().map((r) => `${r.shard}#${r.segment}`).sort();
+      const before = held();
+      assert.ok(before.length > 0);
+      await js.get(dead)!.stop();
+      meta.setJournal(dead, meta.nodes.get(dead)!.addr, 'dead');
+      await rr.runOnce(); // its sealed segments move to the spare node
+      assert.ok(meta.segments('o-0').every((s) => !s.ensemble.includes(dead)));
+      // Meanwhile the other topic is deleted (the node was down: its replicas stayed).
+      await meta.port(1).deleteSegments('gone-0');
+
+      // The node comes back with its old replicas.
+      const back = await new TestJournal(dead, deadDir).start();
+      js.set(dead, back as Journal);
+      meta.setJournal(dead, back.server.address, 'alive');
+      assert.deepEqual(held(), before, 'it still holds them');
+      await rr.runOnce(); // first sweep: seen, kept (meta may lag)
+      await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(held(), before);
+      await rr.runOnce(); // second sweep: deleted
+      const now = meta.port(9).allSegments!().filter((s) => s.ensemble.includes(dead)).map((s) => `${s.shard}#${s.segment}`).sort();
+      assert.deepEqual(held(), now, 'only the replicas meta names for it are left');
+      for (const j of js.values()) assert.deepEqual(j.store.list().filter((r) => r.shard === 'gone-0'), [], `node ${j.id} holds nothing of the deleted topic`);
+      // The dead node's orphans, and the deleted topic's replicas on the other two nodes.
+      assert.equal(rr.status().orphans_deleted, before.length - now.length + 2);
+    } finally {
+      await rr.stop();
+      for (const j of js.values()) await j.stop().catch(() => undefined);
+    }
+  });
+
   it('throttles the copy to bytes_per_sec, and a stop mid-copy abandons it without touching meta', async () => {
     const meta = new TestMeta();
     const js = await journals(meta, [101, 102, 103]);
