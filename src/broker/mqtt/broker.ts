@@ -71,6 +71,8 @@ export interface ClusterPort {
   forward(peer: number, msg: Message, plan: ForwardPlan): Promise<void> | undefined;
   /** Asks a live peer for a persistent session it holds (its client resumed here): its messages, or undefined when it held none. */
   takeSession?(peer: number, clientId: string): Promise<{ messages: Outgoing[]; inboundQos2: number[] } | undefined>;
+  /** Tells the peers a client connected here (they close an older connection with its id). */
+  claimClient?(clientId: string, connectedAtMs: number): void;
 }
 
 export interface BrokerStats {
@@ -505,7 +507,24 @@ export class MqttBroker {
     this.connections.set(clientId, conn);
     this.stats.connections = this.connections.size;
     if (persistent) void this.saveSession(session);
+    this.cluster?.claimClient?.(clientId, conn.connectedAt);
     return { session, present };
+  }
+
+  /**
+   * A client connected at a peer broker (its claim): a connection here with the
+   * same client id that is older is closed (MQTT 5 DISCONNECT 0x8E), as a second
+   * connection on this broker would close it. A persistent session stays until
+   * the client resumes it (the other broker takes it then). Equal times: the
+   * lower node id gives way.
+   */
+  claimedElsewhere(clientId: string, connectedAtMs: number, peer: number): void {
+    const conn = this.connections.get(clientId);
+    if (!conn) return;
+    const mine = conn.connectedAt;
+    if (mine > connectedAtMs || (mine === connectedAtMs && this.settings.nodeId > peer)) return; // the newer one stays
+    this.log.info({ client_id: clientId, node: peer }, `mqtt: client ${clientId} connected again at broker ${peer}; its older connection here is closed`);
+    conn.takenOver();
   }
 
   /** The connection of a session went away (any reason). `will` is published unless the client disconnected normally. */

@@ -93,12 +93,13 @@ export interface WireMessage {
 }
 
 interface Frame {
-  body?: 'hello' | 'sync' | 'delta' | 'forward' | 'ack';
+  body?: 'hello' | 'sync' | 'delta' | 'forward' | 'ack' | 'claims';
   hello?: { cluster_name: string; node_id: number; started_at_ms: number } | null;
   sync?: { routes: string[] } | null;
   delta?: { added: string[]; removed: string[] } | null;
   forward?: { seq: number; want_ack: boolean; messages: WireMessage[] } | null;
   ack?: { seq: number; ok: boolean; error: string } | null;
+  claims?: { claims: Array<{ client_id: string; connected_at_ms: number | string }> } | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -392,6 +393,8 @@ export class MqttCluster implements ClusterPort {
   down: number[] = [];
   /** Other broker nodes meta holds alive with no open link (yet). */
   unlinked: number[] = [];
+  /** Clients that connected here since the last flush (claimClient). */
+  private claims: Array<{ client_id: string; connected_at_ms: number }> = [];
   /** Who waits for a peer to link or go down (whenReachable). */
   private readonly reachWaiters = new Map<number, Set<(state: 'linked' | 'down') => void>>();
   readonly metrics: ClusterMetrics;
@@ -719,6 +722,10 @@ export class MqttCluster implements ClusterPort {
       case 'ack':
         link.acked(Number(frame.ack!.seq), frame.ack!.ok, frame.ack!.error);
         return;
+      case 'claims':
+        if (!link.ready) return;
+        for (const c of frame.claims?.claims ?? []) this.broker.claimedElsewhere(c.client_id, Number(c.connected_at_ms), link.peer);
+        return;
       default:
         return;
     }
@@ -844,11 +851,26 @@ export class MqttCluster implements ClusterPort {
     setImmediate(() => this.flushDelta());
   }
 
-  /** Sends the routes that appeared or disappeared since the last time to every open link. */
+  /**
+   * A client connected here: peers close an older connection with its client id.
+   * Sent with the route deltas of this event-loop turn.
+   */
+  claimClient(clientId: string, connectedAtMs: number): void {
+    if (!this.running || this.links.size === 0) return;
+    this.claims.push({ client_id: clientId, connected_at_ms: connectedAtMs });
+    this.scheduleDelta();
+  }
+
+  /** Sends the routes that appeared or disappeared since the last time, and the new clients' claims, to every open link. */
   private flushDelta(): void {
     this.deltaScheduled = false;
     const delta = this.broker.routes.takeDelta();
-    if (!delta) return;
-    for (const link of this.links.values()) if (link.ready) link.write({ delta });
+    const claims = this.claims.length > 0 ? { claims: this.claims.splice(0) } : undefined;
+    if (!delta && !claims) return;
+    for (const link of this.links.values()) {
+      if (!link.ready) continue;
+      if (delta) link.write({ delta });
+      if (claims) link.write({ claims });
+    }
   }
 }

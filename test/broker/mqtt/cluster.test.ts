@@ -373,6 +373,28 @@ describe('MQTT cluster routing (three brokers in one process)', () => {
     }
   });
 
+  it('one connection per client id across the brokers: connecting at another broker closes the older connection', async () => {
+    const first = await client(n1.port, { clientId: 'twin', protocolVersion: 5 });
+    let reason: number | undefined;
+    let firstClosed = false;
+    first.c.on('disconnect', (p) => (reason = p.reasonCode));
+    first.c.on('close', () => (firstClosed = true));
+    await sleep(5); // a later connection time than the first
+    const second = await client(n2.port, { clientId: 'twin', protocolVersion: 5 });
+    let secondClosed = false;
+    second.c.on('close', () => (secondClosed = true));
+    await until('the older connection closed', () => firstClosed);
+    assert.equal(reason, 0x8e, 'DISCONNECT Session taken over');
+    await sleep(300);
+    assert.equal(secondClosed, false, 'the newer connection stays');
+    // And a third broker takes it from the second in turn.
+    await sleep(5);
+    const third = await client(n3.port, { clientId: 'twin', protocolVersion: 4 });
+    await until('the connection at node 2 closed', () => secondClosed);
+    assert.ok(third.c.connected);
+    await endClient(third.c);
+  });
+
   it('a peer the meta service marks not alive drops out of the table; when alive again it links and syncs', async () => {
     const s = await client(n3.port, { clientId: 'alive-sub' });
     await s.c.subscribeAsync('alive/#', { qos: 0 });
