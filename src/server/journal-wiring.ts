@@ -33,6 +33,7 @@ export function journalMetaPort(agent: MetaAgent, nodeId: number): JournalMetaPo
     bumpEpoch: (shard, segment, ensemble, epoch) => propose(agent, { kind: 'journal.segment.update', shard, segment, ensemble: [...ensemble], epoch }),
     sealSegment: (shard, segment, lastEntry, stats) => propose(agent, { kind: 'journal.segment.seal', shard, segment, lastEntry, ...stats }),
     deleteSegments: (shard, segment) => propose(agent, { kind: 'journal.segment.delete', shard, ...(segment !== undefined ? { segment } : {}) }, ['not_found']),
+    trimSegment: (shard, segment, offset) => propose(agent, { kind: 'journal.segment.trim', shard, segment, offset }),
     replaceReplica: (shard, segment, from, to) => propose(agent, { kind: 'journal.segment.replace', shard, segment, from, to }),
     allSegments: (): SegmentInfo[] => {
       const q = view().journalSegments;

@@ -500,7 +500,7 @@ export class JournalEngine implements StorageEngine {
 
   private startOf(s: Shard): number {
     const first = this.opts.meta.segments(s.spec.shard)[0];
-    return Math.max(s.start, first?.startOffset ?? 0);
+    return Math.max(s.start, first?.startOffset ?? 0, first?.trimmedTo ?? 0);
   }
 
   async shardInfo(shard: string): Promise<ShardInfo> {
@@ -675,9 +675,13 @@ export class JournalEngine implements StorageEngine {
     const at = Number(offset);
     if (at > end) throw new OffsetOutOfRangeError(shard, offset, BigInt(this.startOf(s)), BigInt(end));
     s.start = Math.max(s.start, at);
-    // Whole sealed segments below the new start go (meta first, then the replicas).
+    // Whole sealed segments below the new start go (meta first, then the replicas);
+    // the segment the new start falls in keeps it in meta (restarts, a new leader).
     for (const seg of this.opts.meta.segments(shard)) {
-      if (seg.state !== 'sealed' || seg.startOffset + (seg.lastEntry ?? -1) + 1 > at) break;
+      if (seg.state !== 'sealed' || seg.startOffset + (seg.lastEntry ?? -1) + 1 > at) {
+        if (at > Math.max(seg.startOffset, seg.trimmedTo ?? 0)) await this.opts.meta.trimSegment(shard, seg.segment, at);
+        break;
+      }
       try {
         await this.opts.meta.deleteSegments(shard, seg.segment);
       } catch (err) {

@@ -22,6 +22,8 @@ export interface SegmentInfo {
   readonly maxTimestamp?: number;
   /** When it was sealed. */
   readonly sealedAtMs?: number;
+  /** Records before this shard offset are deleted (an explicit delete inside the segment). */
+  readonly trimmedTo?: number;
 }
 
 /** What a writer knows of the segment it seals (a recovery of a dead writer's segment knows none of it). */
@@ -76,6 +78,8 @@ export interface JournalMetaPort {
   sealSegment(shard: string, segment: number, lastEntry: number, stats?: SealStats): Promise<void>;
   /** Drop one sealed segment, or every segment of the shard. Not found is fine. */
   deleteSegments(shard: string, segment?: number): Promise<void>;
+  /** Records of the segment before `offset` are deleted (kept in meta: the shard's start survives restarts and leader moves). */
+  trimSegment(shard: string, segment: number, offset: number): Promise<void>;
   /** Called on any change to segments, shard leaders or journal nodes. */
   subscribe(onChange: () => void): () => void;
   /**

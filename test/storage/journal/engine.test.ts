@@ -291,6 +291,44 @@ describe('journal engine', () => {
     }
   });
 
+  it('an explicit delete inside a segment (truncateBefore) holds across a new writer and a restart', async () => {
+    const meta = new TestMeta();
+    const js = await cluster(1, meta);
+    const e = engine(meta, 1, { e: 1, w: 1, a: 1 }, { segmentBytes: 4096, retentionCheckIntervalMs: 0 });
+    try {
+      await e.createShard({ shard: 'tb-0', topic: 'tb', engine: 'journal' });
+      meta.setLeader('tb-0', 1);
+      for (let i = 0; i < 60; i++) await e.append('tb-0', [{ ...rec(i), value: Buffer.alloc(200, i) }]);
+      const segs = meta.segments('tb-0');
+      assert.ok(segs.length >= 3, `several segments (${segs.length})`);
+      // Inside the second segment: the first goes whole, the second keeps where its records now start.
+      const second = segs[1]!;
+      const cut = second.startOffset + 2;
+      await e.truncateBefore('tb-0', BigInt(cut));
+      const after1 = meta.segments('tb-0');
+      assert.equal(after1[0]!.segment, second.segment);
+      assert.equal(after1[0]!.trimmedTo, cut);
+      assert.equal((await e.shardInfo('tb-0')).startOffset, BigInt(cut));
+      await assert.rejects(e.read('tb-0', BigInt(cut - 1), { maxRecords: 10, maxBytes: 1 << 20 }), OffsetOutOfRangeError);
+      // Another node leads the shard now (or this one restarted): the start holds, from meta.
+      const other = engine(meta, 2, { e: 1, w: 1, a: 1 }, { segmentBytes: 4096, retentionCheckIntervalMs: 0 });
+      try {
+        await other.createShard({ shard: 'tb-0', topic: 'tb', engine: 'journal' });
+        meta.setLeader('tb-0', 2);
+        assert.equal((await other.shardInfo('tb-0')).startOffset, BigInt(cut));
+        await assert.rejects(other.read('tb-0', BigInt(cut - 1), { maxRecords: 10, maxBytes: 1 << 20 }), OffsetOutOfRangeError);
+        const rest = await readAll(other, 'tb-0', BigInt(cut));
+        assert.equal(rest[0]!.offset, BigInt(cut));
+        assert.equal(rest.at(-1)!.offset, 59n);
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await e.close();
+      for (const j of js) await j.stop();
+    }
+  });
+
   it('retention drops whole sealed segments: by their newest record\'s age, and by the shard\'s size', async () => {
     const meta = new TestMeta();
     const [j] = await cluster(1, meta);

@@ -55,6 +55,7 @@ export class TestMeta {
       bumpEpoch: async (shard, segment, ensemble, epoch) => this.apply({ kind: 'journal.segment.update', shard, segment, ensemble: [...ensemble], epoch }),
       sealSegment: async (shard, segment, lastEntry, stats) => this.apply({ kind: 'journal.segment.seal', shard, segment, lastEntry, ...stats }),
       deleteSegments: async (shard, segment) => this.apply({ kind: 'journal.segment.delete', shard, ...(segment !== undefined ? { segment } : {}) }, ['not_found']),
+      trimSegment: async (shard, segment, offset) => this.apply({ kind: 'journal.segment.trim', shard, segment, offset }),
       replaceReplica: async (shard, segment, from, to) => this.apply({ kind: 'journal.segment.replace', shard, segment, from, to }),
       allSegments: () => this.machine.view.journalSegments.shards().flatMap((shard) => this.segments(shard)),
       subscribe: (cb) => {

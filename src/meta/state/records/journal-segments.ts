@@ -41,6 +41,8 @@ export interface SegmentRecord {
   readonly maxTimestamp?: number;
   /** When it was sealed (ms since the epoch; the proposer's clock). */
   readonly sealedAtMs?: number;
+  /** Records before this shard offset are deleted (Kafka DeleteRecords inside the shard's first segment). */
+  readonly trimmedTo?: number;
 }
 
 export interface JournalSegmentCreateCommand {
@@ -98,7 +100,20 @@ export interface JournalSegmentReplaceCommand {
   readonly to: number;
 }
 
+/**
+ * Records of the segment before `offset` are deleted (an explicit delete that
+ * ends inside the segment: whole segments before it are dropped by `delete`).
+ * Only moves forward; an offset past the segment's end is refused.
+ */
+export interface JournalSegmentTrimCommand {
+  readonly kind: 'journal.segment.trim';
+  readonly shard: string;
+  readonly segment: number;
+  readonly offset: number;
+}
+
 export type JournalSegmentCommand =
+  | JournalSegmentTrimCommand
   | JournalSegmentCreateCommand
   | JournalSegmentSealCommand
   | JournalSegmentUpdateCommand
@@ -110,7 +125,8 @@ export type JournalSegmentEvent =
   | { readonly type: 'journal.segment.sealed'; readonly segment: SegmentRecord }
   | { readonly type: 'journal.segment.updated'; readonly segment: SegmentRecord; readonly previous: SegmentRecord }
   | { readonly type: 'journal.segment.deleted'; readonly segments: readonly SegmentRecord[] }
-  | { readonly type: 'journal.segment.replaced'; readonly segment: SegmentRecord; readonly previous: SegmentRecord; readonly from: number; readonly to: number };
+  | { readonly type: 'journal.segment.replaced'; readonly segment: SegmentRecord; readonly previous: SegmentRecord; readonly from: number; readonly to: number }
+  | { readonly type: 'journal.segment.trimmed'; readonly segment: SegmentRecord };
 
 /** shard id -> segment number -> segment */
 export type JournalSegmentsState = Map<string, Map<number, SegmentRecord>>;
@@ -127,7 +143,7 @@ export interface JournalSegmentsQuery {
   onNode(nodeId: number): SegmentRecord[];
 }
 
-const KINDS = ['journal.segment.create', 'journal.segment.seal', 'journal.segment.update', 'journal.segment.delete', 'journal.segment.replace'] as const;
+const KINDS = ['journal.segment.create', 'journal.segment.seal', 'journal.segment.update', 'journal.segment.delete', 'journal.segment.replace', 'journal.segment.trim'] as const;
 
 function checkQuorums(where: string, ensembleSize: number, writeQuorum: number, ackQuorum: number): void {
   if (!(ackQuorum <= writeQuorum && writeQuorum <= ensembleSize)) {
@@ -136,11 +152,17 @@ function checkQuorums(where: string, ensembleSize: number, writeQuorum: number, 
 }
 
 /** The optional size and time figures of a sealed segment (records written before they existed have none). */
-function optionalStats(f: Fields): { bytes?: number; maxTimestamp?: number; sealedAtMs?: number } {
+function optionalStats(f: Fields): { bytes?: number; maxTimestamp?: number; sealedAtMs?: number; trimmedTo?: number } {
   const bytes = f.optInt('bytes', { min: 0 });
   const maxTimestamp = f.optInt('maxTimestamp', { min: -1 });
   const sealedAtMs = f.optInt('sealedAtMs', { min: 0 });
-  return { ...(bytes !== undefined ? { bytes } : {}), ...(maxTimestamp !== undefined ? { maxTimestamp } : {}), ...(sealedAtMs !== undefined ? { sealedAtMs } : {}) };
+  const trimmedTo = f.optInt('trimmedTo', { min: 0 });
+  return {
+    ...(bytes !== undefined ? { bytes } : {}),
+    ...(maxTimestamp !== undefined ? { maxTimestamp } : {}),
+    ...(sealedAtMs !== undefined ? { sealedAtMs } : {}),
+    ...(trimmedTo !== undefined ? { trimmedTo } : {}),
+  };
 }
 
 function parseSegment(raw: unknown, where: string): SegmentRecord {
@@ -200,6 +222,8 @@ function validate(raw: unknown): JournalSegmentCommand {
       const segment = f.optInt('segment', { min: 0 });
       return { kind, shard, ...(segment !== undefined ? { segment } : {}) };
     }
+    case 'journal.segment.trim':
+      return { kind, shard, segment: f.int('segment', { min: 0 }), offset: f.int('offset', { min: 0 }) };
     case 'journal.segment.replace': {
       const segment = f.int('segment', { min: 0 });
       const from = f.nodeId('from');
@@ -282,6 +306,17 @@ function apply(state: JournalSegmentsState, cmd: JournalSegmentCommand): ApplyOu
       segments.delete(cmd.segment);
       if (segments.size === 0) state.delete(cmd.shard);
       return { result: ok(), events: [{ type: 'journal.segment.deleted', segments: [segment] }] };
+    }
+    case 'journal.segment.trim': {
+      const current = segments?.get(cmd.segment);
+      if (!segments || !current) return rejected('not_found', `${name} does not exist`);
+      if (current.state === 'sealed' && cmd.offset > current.startOffset + (current.lastEntry ?? -1) + 1) {
+        return rejected('invalid', `${name} ends at offset ${current.startOffset + (current.lastEntry ?? -1) + 1}; cannot trim to ${cmd.offset}`);
+      }
+      if (cmd.offset <= Math.max(current.startOffset, current.trimmedTo ?? 0)) return { result: ok(current), events: [] };
+      const segment: SegmentRecord = deepFreeze({ ...current, trimmedTo: cmd.offset });
+      segments.set(segment.segment, segment);
+      return { result: ok(segment), events: [{ type: 'journal.segment.trimmed', segment }] };
     }
     case 'journal.segment.replace': {
       const previous = segments?.get(cmd.segment);
