@@ -194,6 +194,12 @@ describe('mqtt session moving between live brokers', () => {
     const sub = await connect(mqttPort(a), 'mover');
     await sub.subscribeAsync('live/#', { qos: 1 });
     await sub.endAsync();
+    // Routes reach the other brokers in milliseconds, after the SUBACK: the publishing broker knows this one first.
+    await until('the route known at the publishing broker', async () => {
+      const view = (await (await fetch(`http://127.0.0.1:${cluster.ports.get(c)!.http}/api/v1/mqtt/routes`)).json()) as { nodes: Array<{ node_id: number; connected: boolean; routes: Array<{ filter: string }> }> };
+      const at = view.nodes.find((n) => n.node_id === a);
+      return at?.connected && at.routes.some((r) => r.filter === 'live/#') ? true : undefined;
+    }, 10_000);
 
     const pub = await connect5(mqttPort(c), 'mover-pub');
     const retried = new Set<string>();
