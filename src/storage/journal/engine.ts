@@ -85,10 +85,13 @@ interface Shard {
   carried: PendingAppend[];
   /** Logical start (truncateBefore), at least the first segment's start. */
   start: number;
+  /** While a segment opens: the step it waits on (logged when it takes long). */
+  openStep?: string | undefined;
   waiters: Set<{ from: number; resolve(): void; timer: NodeJS.Timeout }>;
 }
 
 const RETRY_MS = 250;
+const SLOW_OPEN_LOG_MS = 5_000;
 /** How long a journal node that failed a write stays out of new ensembles (meta marks a dead node well within this). */
 const SUSPECT_MS = 10_000;
 
@@ -299,6 +302,21 @@ export class JournalEngine implements StorageEngine {
 
   private async openWriter(s: Shard): Promise<SegmentWriter> {
     const deadline = Date.now() + (this.opts.openTimeoutMs ?? 15_000);
+    const started = Date.now();
+    // An opening that takes long says where it waits (every few seconds), so a stuck roll can be told apart.
+    const slow = setInterval(() => {
+      this.opts.log?.warn({ shard: s.spec.shard, step: s.openStep, ms: Date.now() - started }, `journal: opening the next segment of ${s.spec.shard} is taking long (${s.openStep ?? 'between attempts'})`);
+    }, SLOW_OPEN_LOG_MS);
+    slow.unref();
+    try {
+      return await this.openWriterLoop(s, deadline);
+    } finally {
+      clearInterval(slow);
+      s.openStep = undefined;
+    }
+  }
+
+  private async openWriterLoop(s: Shard, deadline: number): Promise<SegmentWriter> {
     for (;;) {
       this.assertOpen();
       if (this.shards.get(s.spec.shard) !== s) throw new ShardNotFoundError(s.spec.shard);
@@ -311,6 +329,7 @@ export class JournalEngine implements StorageEngine {
         const final = err instanceof NotWriterError || err instanceof ShardNotFoundError || err instanceof StorageClosedError;
         if (final || Date.now() + RETRY_MS > deadline) throw err;
         this.opts.log?.debug?.({ shard: s.spec.shard, err: String(err) }, 'journal: cannot open a segment yet, retrying');
+        s.openStep = `retrying after: ${String(err)}`;
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
     }
@@ -323,6 +342,7 @@ export class JournalEngine implements StorageEngine {
       // Our own writer broke or is full: what it acknowledged is final; seal there. The writer stays
       // until the seal is recorded, so a retry seals it the same way (never by recovery, which could
       // keep unacknowledged entries that are also being resent).
+      s.openStep = `waiting for segment ${old.segment.segment}'s writes in flight`;
       await old.settled();
       s.carried.unshift(...old.takeUnacknowledged());
       if (old.breakReason?.kind === 'fenced') {
@@ -330,6 +350,7 @@ export class JournalEngine implements StorageEngine {
         throw new NotWriterError(shard, this.opts.meta.leaderOf(shard));
       }
       try {
+        s.openStep = `sealing segment ${old.segment.segment} in meta`;
         await this.opts.meta.sealSegment(shard, old.segment.segment, old.lac, { bytes: old.bytes, maxTimestamp: old.maxTimestamp, nowMs: Date.now() });
       } catch (err) {
         if (!(err instanceof MetaConflictError)) throw err;
@@ -342,6 +363,7 @@ export class JournalEngine implements StorageEngine {
     let segs = this.opts.meta.segments(shard);
     let newest = segs.at(-1);
     if (newest?.state === 'open') {
+      s.openStep = `recovering open segment ${newest.segment}`;
       await recoverSegment(this.recoveryContext(), newest, this.deadJournals());
       segs = this.opts.meta.segments(shard);
       newest = segs.at(-1);
@@ -369,7 +391,9 @@ export class JournalEngine implements StorageEngine {
       startOffset,
       state: 'open',
     };
+    s.openStep = `creating segment ${number} in meta`;
     await this.opts.meta.createSegment({ shard, segment: number, ensemble, writeQuorum: seg.writeQuorum, ackQuorum: seg.ackQuorum, epoch: 1, startOffset });
+    s.openStep = undefined;
     if (s.start < startOffset && segs.length === 0) s.start = startOffset;
     const w = new SegmentWriter({
       segment: seg,
