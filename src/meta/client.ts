@@ -17,6 +17,8 @@ export interface MetaClientOptions {
   log: Logger;
   replica: ReplicaMachine;
   requestTimeoutMs: number;
+  /** See DEFAULT_WATCH_STALL_MS. */
+  watchStallMs?: number;
 }
 
 interface WatchEventWire {
@@ -35,6 +37,13 @@ const MAX_BATCH = 1024;
 
 const RETRY_PAUSE_MS = 100;
 const WATCH_RECONNECT_MS = 200;
+/**
+ * A write waits for the watch stream to bring its index this long, with nothing
+ * arriving on the stream meanwhile, before the stream counts as stalled (a meta
+ * node gone without closing the connection: keepalive would take ~50 s) and is
+ * reopened on the next meta node.
+ */
+const DEFAULT_WATCH_STALL_MS = 3_000;
 
 /**
  * How brokers and journals (and the admin API) talk to the meta cluster.
@@ -48,7 +57,9 @@ export class MetaClient {
   private watchCall: grpc.ClientReadableStream<WatchEventWire> | undefined;
   private stopped = false;
   private synced = false;
-  private readonly indexWaiters = new Set<{ index: number; resolve: () => void }>();
+  private readonly indexWaiters = new Set<{ index: number; resolve: () => void; sinceMs: number }>();
+  private lastWatchEventMs = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
   private readonly syncWaiters = new Set<() => void>();
   private reconnectTimer: NodeJS.Timeout | undefined;
   private queue: QueuedProposal[] = [];
@@ -67,6 +78,7 @@ export class MetaClient {
   stop(): void {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.stallTimer) clearTimeout(this.stallTimer);
     this.watchCall?.cancel();
     this.watchCall = undefined;
     for (const w of this.indexWaiters) w.resolve();
@@ -151,7 +163,41 @@ export class MetaClient {
   /** Resolves when the local replica has applied `index` (or the client stops). */
   waitForIndex(index: number): Promise<void> {
     if (this.appliedIndex >= index || this.stopped) return Promise.resolve();
-    return new Promise((resolve) => this.indexWaiters.add({ index, resolve }));
+    return new Promise((resolve) => {
+      this.indexWaiters.add({ index, resolve, sinceMs: Date.now() });
+      this.armStallCheck();
+    });
+  }
+
+  /** While writes wait on the watch stream: reopen it elsewhere if it brings nothing for watchStallMs. */
+  private armStallCheck(): void {
+    if (this.stallTimer || this.stopped) return;
+    const stallMs = this.opts.watchStallMs ?? DEFAULT_WATCH_STALL_MS;
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      if (this.stopped || this.indexWaiters.size === 0) return;
+      const now = Date.now();
+      let oldest = now;
+      for (const w of this.indexWaiters) if (w.sinceMs < oldest) oldest = w.sinceMs;
+      if (now - oldest >= stallMs && now - this.lastWatchEventMs >= stallMs) {
+        const address = this.opts.metaAddrs[this.preferred % this.opts.metaAddrs.length];
+        this.opts.log.warn({ address, waited_ms: now - oldest, applied_index: this.appliedIndex }, `meta: the watch stream from ${address} brought nothing for ${now - oldest} ms while writes wait for it; reopening it on the next meta node`);
+        this.reopenWatch();
+      }
+      this.armStallCheck();
+    }, Math.max(1, Math.floor(stallMs / 2)));
+    this.stallTimer.unref();
+  }
+
+  private reopenWatch(): void {
+    const call = this.watchCall;
+    this.watchCall = undefined; // its error/end handler sees it replaced and stays quiet
+    call?.cancel();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.preferred++;
+    this.lastWatchEventMs = Date.now();
+    this.openWatch();
   }
 
   private waitSynced(): Promise<void> {
@@ -202,6 +248,7 @@ export class MetaClient {
   }
 
   private onWatchEvent(ev: WatchEventWire): void {
+    this.lastWatchEventMs = Date.now();
     if (ev.snapshot) {
       this.opts.replica.restore(ev.snapshot.data);
       this.appliedIndex = Number(ev.snapshot.index);
