@@ -477,7 +477,6 @@ export class MqttCluster implements ClusterPort {
 
   // ------------------------------------------------------------------ session hand-over (ClusterPort)
 
-  /** Asks `peer` for a persistent session it holds (the client resumed it here): its messages, or undefined when it held none. */
   /**
    * Asks the broker meta names as the session's owner to hand it over; when it
    * passed the session on meanwhile (meta here has not caught up), asks the one
