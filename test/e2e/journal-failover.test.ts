@@ -32,12 +32,7 @@ for (const quorum of [
     after(() => cluster.stop());
 
     it(`kafka acks=all through ${KILLS} kill -9s (the meta leader among them): every acknowledged record reads back once, in order`, { timeout: 240_000 }, async () => {
-      await cluster.write();
-      await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
-      await until('three nodes alive', async () => {
-        const v = await cluster.status(1);
-        return v.nodes.length === 3 && v.nodes.every((n) => n.state === 'alive') ? v : undefined;
-      }, 15_000);
+      await cluster.startAll();
       const admin = kafkaClient(cluster.brokers()[0]!).admin();
       await admin.connect();
       await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS }], waitForLeaders: true });

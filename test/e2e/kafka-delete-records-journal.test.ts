@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Cluster, until } from '../support/journal-cluster.js';
-import { kafkaClient } from '../support/kafka.js';
 
 const TOPIC = 'trimmed';
 
@@ -17,13 +16,8 @@ describe('kafka DeleteRecords on the journal engine', () => {
   after(() => cluster.stop());
 
   it('the log start offset survives the death of the partition leader', { timeout: 120_000 }, async () => {
-    await cluster.write();
-    await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
-    await until('three nodes alive', async () => {
-      const v = await cluster.status(1);
-      return v.nodes.length === 3 && v.nodes.every((n) => n.state === 'alive') ? v : undefined;
-    }, 15_000);
-    const client = (ids: number[]) => kafkaClient('', { brokers: ids.map((id) => `127.0.0.1:${cluster.ports.get(id)!.kafka}`), retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+    await cluster.startAll();
+    const client = (ids: number[]) => cluster.kafka(ids);
     const admin = client([1, 2, 3]).admin();
     await admin.connect();
     let leader: number;

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { hash32 } from '../../src/server/kafka-wiring.js';
 import { Cluster, until } from '../support/journal-cluster.js';
-import { kafkaClient } from '../support/kafka.js';
 import { BIN, run } from '../support/server.js';
 
 const TOPIC = 'grouped';
@@ -19,13 +18,8 @@ describe('kafka consumer group through the death of its coordinator', () => {
   after(() => cluster.stop());
 
   it('the group moves to a live coordinator and keeps consuming', { timeout: 240_000 }, async () => {
-    await cluster.write();
-    await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
-    await until('three nodes alive', async () => {
-      const v = await cluster.status(1);
-      return v.nodes.length === 3 && v.nodes.every((n) => n.state === 'alive') ? v : undefined;
-    }, 15_000);
-    const client = (ids: number[]) => kafkaClient('', { brokers: ids.map((id) => `127.0.0.1:${cluster.ports.get(id)!.kafka}`), retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+    await cluster.startAll();
+    const client = (ids: number[]) => cluster.kafka(ids);
     const admin = client([1, 2, 3]).admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }], waitForLeaders: true });
@@ -50,7 +44,7 @@ describe('kafka consumer group through the death of its coordinator', () => {
     // kafkajs looks for a new coordinator only when it (re)joins; a dead coordinator is noticed by the consumer
     // crashing after its retries and restarting. Its default is 5 retries; with many more it would consume on
     // without a coordinator (one record per partition per retry, commits lost) for a minute before rejoining.
-    const consumer = kafkaClient('', { brokers: survivors.map((id) => `127.0.0.1:${cluster.ports.get(id)!.kafka}`), retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 }, logLevel: 4, logCreator })
+    const consumer = cluster.kafka(survivors, { logLevel: 4, logCreator })
       .consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 500, retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 } });
     await consumer.connect();
     await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
@@ -117,7 +111,7 @@ describe('kafka consumer group through the death of its coordinator', () => {
     }, 30_000);
     assert.ok(done.moves.every((m) => m.ok), JSON.stringify(done));
     // Every record is still readable through the new leaders.
-    const consumer = kafkaClient('', { brokers: [1, 2, 3].map((id) => `127.0.0.1:${cluster.ports.get(id)!.kafka}`), retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } }).consumer({ groupId: `after-rebalance` });
+    const consumer = cluster.kafka([1, 2, 3]).consumer({ groupId: `after-rebalance` });
     const seen = new Set<string>();
     await consumer.connect();
     await consumer.subscribe({ topic: TOPIC, fromBeginning: true });

@@ -183,12 +183,7 @@ describe('mqtt session moving between live brokers', () => {
   after(() => cluster.stop());
 
   it('a session moves between live brokers with its queue; one connection per client id across the cluster', { timeout: 120_000 }, async () => {
-    await cluster.write();
-    await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
-    await until('three nodes alive', async () => {
-      const v = await cluster.status(1);
-      return v.nodes.length === 3 && v.nodes.every((n) => n.state === 'alive') ? true : undefined;
-    }, 30_000);
+    await cluster.startAll(30_000);
     const mqttPort = (id: number) => cluster.ports.get(id)!.mqtt;
     const [a, b, c] = [1, 2, 3];
     const sub = await connect(mqttPort(a), 'mover');

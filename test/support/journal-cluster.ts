@@ -2,7 +2,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterStatusView } from '../../src/meta/service.js';
-import { ServerProcess, freePort, removeDir, tempDir } from './server.js';
+import type { Kafka, KafkaConfig } from 'kafkajs';
+import { kafkaClient } from './kafka.js';
+import { ServerProcess, freePort, removeDir, tempDir, until } from './server.js';
 
 export { until } from './server.js';
 
@@ -69,6 +71,21 @@ grpc_port = 0
 `,
       );
     }
+  }
+
+  /** Writes the configs, starts the three nodes and waits until node 1 sees all three alive. */
+  async startAll(timeoutMs = 15_000): Promise<ClusterStatusView> {
+    await this.write();
+    await Promise.all([1, 2, 3].map((id) => this.start(id)));
+    return until('three nodes alive', async () => {
+      const v = await this.status(1);
+      return v.nodes.length === 3 && v.nodes.every((n) => n.state === 'alive') ? v : undefined;
+    }, timeoutMs);
+  }
+
+  /** A kafkajs client of the given nodes' Kafka listeners, retrying through failovers. */
+  kafka(ids: number[], extra: Partial<KafkaConfig> = {}): Kafka {
+    return kafkaClient('', { brokers: ids.map((id) => `127.0.0.1:${this.ports.get(id)!.kafka}`), retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 }, ...extra });
   }
 
   async start(id: number): Promise<void> {
