@@ -2,7 +2,8 @@
  * File engine throughput against the raw disk, in one run on one directory:
  *
  *   append    1 KiB values + 16-byte keys (random bytes; 256 pre-built batches cycled),
- *             batches of 100, 8 appends in flight, async flush, 256 MiB segments, for
+ *             batches of 100, 8 appends in flight, async flush (every 500 ms and every
+ *             --flush-bytes, the engine's default 8 MiB), 256 MiB segments, for
  *             --seconds or 1 GiB of payload, whichever comes first; timed until
  *             the last append resolved plus engine.close() (its final flush), so that
  *             it is comparable with:
@@ -20,6 +21,7 @@
  *
  *   npm run bench:storage                          # 5 s phases in os.tmpdir()
  *   npm run bench:storage -- --seconds 10 --dir /mnt/nvme
+ *   npm run bench:storage -- --flush-bytes 0        # async flush by the timer only
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,14 +29,16 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FileEngine } from '../src/storage/file/engine.js';
+import { DEFAULT_FLUSH_BYTES, FileEngine } from '../src/storage/file/engine.js';
 import { StorageMetrics } from '../src/storage/metrics.js';
 import type { AppendRecord } from '../src/storage/types.js';
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, 'in-flight': { type: 'string', default: '8' }, dir: { type: 'string', default: tmpdir() } } });
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, 'in-flight': { type: 'string', default: '8' }, 'flush-bytes': { type: 'string', default: String(DEFAULT_FLUSH_BYTES) }, dir: { type: 'string', default: tmpdir() } } });
 const seconds = Number(args.seconds);
 if (!(seconds > 0)) throw new Error(`--seconds must be a positive number, got ${args.seconds}`);
 const fsyncSeconds = Math.min(3, seconds);
+const flushBytes = Number(args['flush-bytes']);
+if (!(flushBytes >= 0)) throw new Error(`--flush-bytes must be >= 0, got ${args['flush-bytes']}`);
 
 const KEY_BYTES = 16;
 const VALUE_BYTES = 1024;
@@ -77,7 +81,7 @@ function record(): AppendRecord {
 }
 
 async function openEngine(dir: string, flush: 'sync' | 'async', metrics?: StorageMetrics): Promise<FileEngine> {
-  const e = await FileEngine.open({ dir, segmentBytes: SEGMENT_BYTES, flush, flushIntervalMs: 500, retentionMs: -1, retentionBytes: -1, ...(metrics ? { metrics } : {}) });
+  const e = await FileEngine.open({ dir, segmentBytes: SEGMENT_BYTES, flush, flushIntervalMs: 500, flushBytes, retentionMs: -1, retentionBytes: -1, ...(metrics ? { metrics } : {}) });
   open.push(e);
   return e;
 }

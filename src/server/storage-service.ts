@@ -91,6 +91,7 @@ export class StorageService implements Service {
       segmentBytes: c.commitlog_segment_bytes,
       flush: c.flush,
       flushIntervalMs: c.flush_interval_ms,
+      flushBytes: c.flush_bytes,
       retentionMs: c.retention_ms,
       retentionBytes: c.retention_bytes,
       metrics,

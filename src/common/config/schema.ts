@@ -67,6 +67,8 @@ const storageSection = z.strictObject({
   default_engine: z.enum(STORAGE_ENGINES).default('file'),
   flush: z.enum(['sync', 'async']).default('async'),
   flush_interval_ms: z.int().min(1).max(60_000).default(500),
+  /** async flush: also fdatasync once this many bytes were written since the last one began (0 = only the timer). */
+  flush_bytes: z.int().min(0).default(8 * 1024 * 1024),
   /** file engine: size of one CommitLog segment file. */
   commitlog_segment_bytes: z.int().min(64 * 1024).max(2 ** 40).default(1024 * 1024 * 1024),
   /** memory engine: bytes kept per shard before the oldest records are dropped. */

@@ -573,6 +573,8 @@ export class CommitLog {
   private writers: Writer[] = [];
   private syncWaiters: SyncWaiter[] = [];
   private syncing = false;
+  /** The tail the running fdatasync covers. */
+  private syncTarget = 0;
   /** Set after a failed fdatasync: the page cache can no longer be trusted, writes are refused. */
   private failed: StorageError | undefined;
   /** A failed write whose bytes could not be truncated yet. */
@@ -1045,11 +1047,22 @@ export class CommitLog {
     return this.tail > this.durable;
   }
 
+  /** An fdatasync is running. */
+  get syncInProgress(): boolean {
+    return this.syncing;
+  }
+
+  /** Bytes written since the last fdatasync began (or completed, when none runs). */
+  get unsyncedBytes(): number {
+    return this.tail - (this.syncing ? this.syncTarget : this.durable);
+  }
+
   private async syncLoop(): Promise<void> {
     this.syncing = true;
     try {
       while (this.syncWaiters.length > 0) {
         const target = this.tail;
+        this.syncTarget = target;
         const dirty: Writer[] = [];
         for (const w of this.writers) {
           if (w.dirty) {

@@ -21,7 +21,10 @@
  * FLUSH: `sync` (engine default or the shard's spec.flush) acknowledges after an
  * fdatasync covering the write, with group commit (CommitLog.waitDurable);
  * `async` acknowledges after the write, and an unref'd timer fdatasyncs every
- * flushIntervalMs. A failed fdatasync makes every later append fail (the page
+ * flushIntervalMs; under heavy writes an fdatasync also starts whenever flushBytes
+ * were written since the last one began (one at a time), like RocketMQ's
+ * flushLeastPages or Kafka's flush.messages, so that writeback to the disk runs
+ * alongside the appends rather than all at once behind them. A failed fdatasync makes every later append fail (the page
  * cache can no longer be trusted); reads keep working; reopen to recover.
  * Records become readable once written (before their fdatasync).
  *
@@ -104,6 +107,13 @@ export interface FileEngineOptions {
   flush: FlushMode;
   /** async mode: fdatasync period. */
   flushIntervalMs: number;
+  /**
+   * async mode: also start an fdatasync as soon as this many bytes were written
+   * since the last one began (0 = only the timer). Keeps the disk writing while
+   * appends run instead of leaving a backlog of dirty pages for the next flush.
+   * Default 8 MiB.
+   */
+  flushBytes?: number;
   /** Default time retention (ms; negative = forever). */
   retentionMs: number;
   /** Default byte retention per shard (negative = unbounded). */
@@ -169,6 +179,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * alternated (bench:storage 0.51-0.56 of raw); 512 KiB overlaps them (0.61-0.65).
  */
 const MAX_GROUP_BYTES = 512 * 1024;
+/** Async flush size trigger default (FileEngineOptions.flushBytes). */
+export const DEFAULT_FLUSH_BYTES = 8 * 1024 * 1024;
 /** Encodes batch entries for offsets from base on, noting one queue entry per record (all pointing at their batch's entry). */
 function encodeBatchEntries(buf: Buffer, off: number, name: Buffer, base: number, batches: readonly AppendBatch[], sc: EncodeScratch): number {
   let o = base;
@@ -547,6 +559,7 @@ export class FileEngine implements StorageEngine {
           continue;
         }
         this.publish(cur, pos);
+        this.flushIfManyDirty();
         cur = next;
       }
     } finally {
@@ -1130,6 +1143,13 @@ export class FileEngine implements StorageEngine {
       this.checkpointDirty = true;
       throw err;
     }
+  }
+
+  /** The size trigger of async flush (see FLUSH above). */
+  private flushIfManyDirty(): void {
+    const limit = this.opts.flushBytes ?? DEFAULT_FLUSH_BYTES;
+    if (!(limit > 0) || this.log.syncInProgress || this.log.failure || this.log.unsyncedBytes < limit) return;
+    this.log.flush().catch((err: unknown) => this.opts.log?.warn({ err }, 'file storage: fdatasync failed; appends are refused until a restart'));
   }
 
   private startTimers(): void {

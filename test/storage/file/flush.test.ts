@@ -96,6 +96,25 @@ describe('flush modes', () => {
     assert.ok(state.datasyncs > n, 'a sync shard waits for its fdatasync');
     await e.close();
   });
+
+  it('async: an fdatasync starts once flushBytes were written, without waiting for the timer; flushBytes 0 leaves it to the timer', async () => {
+    const appendMiB = async (flushBytes: number) => {
+      const { state, io } = faultyIO();
+      const e = await openEngine(newDir(), { flush: 'async', flushIntervalMs: 60_000, flushBytes, segmentBytes: 4 << 20, io });
+      await e.createShard(spec('b-0'));
+      // 1 MiB in 16 appends of 16 x 4 KiB, one at a time (each its own group write).
+      for (let i = 0; i < 16; i++) await e.append('b-0', Array.from({ length: 16 }, (_, j) => rec(i * 16 + j, { valueBytes: 4096 })));
+      await new Promise((r) => setTimeout(r, 50));
+      const n = state.datasyncs;
+      await e.close();
+      return n;
+    };
+    const triggered = await appendMiB(128 * 1024);
+    // One fdatasync at a time, each started by the first write after the previous one ended: 1..8 of them for 1 MiB.
+    assert.ok(triggered >= 1 && triggered <= 8, `1 MiB with flushBytes 128 KiB took ${triggered} fdatasyncs`);
+    assert.equal(await appendMiB(0), 0, 'without the size trigger the 60 s timer has not run yet');
+    assert.equal(await appendMiB(8 << 20), 0, 'less than flushBytes written');
+  });
 });
 
 describe('write failures', () => {
