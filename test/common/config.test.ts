@@ -39,6 +39,7 @@ describe('config defaults', () => {
     assert.equal(config.storage.default_engine, 'file');
     assert.equal(config.storage.flush, 'async');
     assert.equal(config.storage.flush_interval_ms, 500);
+    assert.equal(config.storage.flush_bytes, 8 * 1024 * 1024);
     assert.equal(config.mqtt.tcp_port, 1883);
     assert.equal(config.mqtt.ws_port, 8083);
     assert.equal(config.kafka.tcp_port, 9092);
