@@ -55,6 +55,8 @@ export interface ReplicaStoreOptions {
   log: FileEngineLog;
   /** fdatasync period for async adds. */
   flushIntervalMs: number;
+  /** Async adds: also fdatasync once this many bytes were written since the last one began (FileEngineOptions.flushBytes). */
+  flushBytes?: number;
   /** Size of one CommitLog file of the engine (a unit must fit in one). */
   segmentBytes: number;
   /** Registers robust_journal_replicas here. */
@@ -232,6 +234,7 @@ export class ReplicaStore {
       segmentBytes: opts.segmentBytes,
       flush: 'async',
       flushIntervalMs: opts.flushIntervalMs,
+      ...(opts.flushBytes !== undefined ? { flushBytes: opts.flushBytes } : {}),
       retentionMs: -1,
       retentionBytes: -1,
       retentionCheckIntervalMs: 0,

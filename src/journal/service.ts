@@ -55,6 +55,7 @@ export class JournalService implements Service {
       dir: this.dir,
       log,
       flushIntervalMs: config.storage.flush_interval_ms,
+      flushBytes: config.storage.flush_bytes,
       segmentBytes: config.journal.segment_size_bytes,
       registry,
     });
