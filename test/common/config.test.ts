@@ -111,6 +111,9 @@ describe('bad configuration names the file and the key', () => {
     const err = configError(() => loadConfig(file('grpc_port = 70000\n'), {}));
     assert.equal(err.key, 'grpc_port');
     assert.match(err.detail, /<= 65535/);
+    const neg = configError(() => loadConfig(file('[storage]\nflush_bytes = -1\n'), {}));
+    assert.equal(neg.key, 'storage.flush_bytes');
+    assert.match(neg.detail, />= 0/);
   });
 
   it('unknown key at the top level and inside a section', () => {
