@@ -24,8 +24,9 @@
  * flushIntervalMs; under heavy writes an fdatasync also starts whenever flushBytes
  * were written since the last one began (one at a time), like RocketMQ's
  * flushLeastPages or Kafka's flush.messages, so that writeback to the disk runs
- * alongside the appends rather than all at once behind them. A failed fdatasync makes every later append fail (the page
- * cache can no longer be trusted); reads keep working; reopen to recover.
+ * alongside the appends rather than all at once behind them. A failed fdatasync
+ * makes every later append fail (the page cache can no longer be trusted); reads
+ * keep working; reopen to recover.
  * Records become readable once written (before their fdatasync).
  *
  * CHECKPOINT (every checkpointIntervalMs, and on close): pending ConsumeQueue and
