@@ -5,6 +5,8 @@ import type { HttpServer } from './http-server.js';
 /** What the admin API needs from the node; the node assembly provides it. */
 export interface NodeView {
   info(): NodeInfo;
+  /** The effective configuration, secrets redacted. */
+  effectiveConfig(): Record<string, unknown>;
 }
 
 export function addMetricsRoute(http: HttpServer, path: string, metrics: NodeMetrics): void {
@@ -26,4 +28,5 @@ export function addAdminRoutes(http: HttpServer, node: NodeView): void {
   });
 
   http.route('GET', '/api/v1/node', () => ({ body: node.info() }));
+  http.route('GET', '/api/v1/config', () => ({ body: node.effectiveConfig() }));
 }

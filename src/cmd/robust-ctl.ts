@@ -13,6 +13,7 @@ const USAGE = `usage: robust-ctl [--server host:port] [--output table|json] <com
 
 commands:
   node info                          this node: id, roles, version, uptime, listeners, services
+  config show                        this node's effective configuration (secrets redacted)
   cluster status                     meta leader, term, commit index, members and registered nodes
   cluster members                    the meta Raft members and their replication progress
   cluster add-member <id> <host:port>
@@ -87,6 +88,17 @@ function nonNegativeInt(raw: string | undefined, what: string): number {
   return n;
 }
 
+/** `section.key` rows of a configuration object; arrays and tables below a key are shown as JSON. */
+function flattenConfig(config: Record<string, unknown>, prefix = ''): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  for (const [k, v] of Object.entries(config)) {
+    const key = prefix + k;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && prefix === '') rows.push(...flattenConfig(v as Record<string, unknown>, `${key}.`));
+    else rows.push([key, typeof v === 'string' ? v : JSON.stringify(v)]);
+  }
+  return rows;
+}
+
 function membersTable(view: ClusterStatusView): string {
   return renderTable(
     ['NODE', 'ADDRESS', 'ROLE', 'MATCH_INDEX'],
@@ -116,6 +128,15 @@ const COMMANDS: Command[] = [
         '\n' +
         renderTable(['SERVICE', 'READY'], info.services.map((s) => [s.name, s.ready]))
       );
+    },
+  },
+  {
+    words: ['config', 'show'],
+    arity: [0, 0],
+    async run({ client, output }) {
+      const config = await client.get<Record<string, unknown>>('/api/v1/config');
+      if (output === 'json') return json(config);
+      return renderTable(['KEY', 'VALUE'], flattenConfig(config));
     },
   },
   {

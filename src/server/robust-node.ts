@@ -12,7 +12,7 @@ import { createRocketmqAdmin } from './rocketmq-admin.js';
 import { HttpError } from '../admin/http-server.js';
 import type { NodeView } from '../admin/routes.js';
 import { BrokerService } from '../broker/service.js';
-import { STORAGE_ENGINES, journalListeners, type Config, type StorageEngineName } from '../common/config/index.js';
+import { STORAGE_ENGINES, journalListeners, redactConfig, type Config, type StorageEngineName } from '../common/config/index.js';
 import type { Logger } from '../common/logger.js';
 import { NodeMetrics } from '../common/metrics.js';
 import type { NodeInfo } from '../common/node-info.js';
@@ -218,6 +218,10 @@ export class RobustNode implements NodeView {
       started_at_ms: this.startedAt,
       pid: process.pid,
     };
+  }
+
+  effectiveConfig(): Record<string, unknown> {
+    return redactConfig(this.config);
   }
 
   /** Produce/read by hand through this node's storage (broker role). */

@@ -11,7 +11,7 @@ describe('robust-ctl', () => {
   let grpc: number;
 
   before(async () => {
-    const cfg = await writeTestConfig();
+    const cfg = await writeTestConfig('[auth]\njwt_secret = "do-not-show-me"\n\n[storage]\nflush_bytes = 4194304\n');
     dir = cfg.dir;
     grpc = cfg.ports.grpc;
     admin = `127.0.0.1:${cfg.ports.http}`;
@@ -41,6 +41,23 @@ describe('robust-ctl', () => {
     const info = JSON.parse(res.stdout) as NodeInfo;
     assert.equal(info.pid, server.pid);
     assert.equal(info.ready, true);
+  });
+
+  it('config show: the effective configuration, file values and defaults, with secrets redacted', async () => {
+    const table = await ctl(['-s', admin, 'config', 'show']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^storage\.flush_bytes\s+4194304$/m, 'a value from the file');
+    assert.match(table.stdout, /^storage\.flush_interval_ms\s+500$/m, 'a default');
+    assert.match(table.stdout, /^auth\.jwt_secret\s+<redacted>$/m);
+    assert.doesNotMatch(table.stdout, /do-not-show-me/);
+    const json = await ctl(['-s', admin, '-o', 'json', 'config', 'show']);
+    assert.equal(json.code, 0, json.stderr);
+    const config = JSON.parse(json.stdout) as { node_id: number; storage: { flush_bytes: number }; auth: { jwt_secret?: string; allow_anonymous: boolean } };
+    assert.equal(config.node_id, 1);
+    assert.equal(config.storage.flush_bytes, 4194304);
+    assert.equal(config.auth.jwt_secret, '<redacted>');
+    assert.equal(config.auth.allow_anonymous, true);
+    assert.doesNotMatch(json.stdout, /do-not-show-me/);
   });
 
   it('cluster status shows the meta leader, members and registered nodes', async () => {
