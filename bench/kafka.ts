@@ -43,7 +43,7 @@
  *     "produce_1k_acksall_mb_s", "produce_100b_acksall_records_s", "e2e_p50_ms", "e2e_p99_ms", ... }
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -52,6 +52,7 @@ import type { KafkaBenchResult } from '../src/loadgen/kafka/run.js';
 import { ROBUST_SERVER_JS, startBroker, stopBroker, type RunningBroker } from './lib/brokers.js';
 import { canPin, cleanupAll, cleanupOnSignals, pinned, pinSelf, ROOT, spawnTracked, stopProcess, type Tracked } from './lib/processes.js';
 import { newestProfile, summariseProfile, type ProfileSummary } from './lib/profile.js';
+import { rawBurst, rawSustained } from './lib/raw-disk.js';
 
 const LOADGEN_JS = join(ROOT, 'dist', 'src', 'cmd', 'robust-bench.js');
 const CASES = ['p100-acks1', 'p100-acksall', 'p1k-acks1', 'p1k-acksall', 'e2e'] as const;
@@ -219,67 +220,6 @@ function describeProduce(name: string, f: ProduceFigures): string {
   );
 }
 
-/** `bytes` written with fs.writeSync in `chunk`-byte writes to one file, plus one fdatasync: MB/s. */
-function rawDisk(bytes: number, chunk: number): { mb_s: number; ms: number; bytes: number } {
-  settle();
-  const dir = mkdtempSync(join(tmpdir(), 'robust-bench-kafka-raw-'));
-  const path = join(dir, 'raw.bin');
-  const buf = Buffer.alloc(chunk, 0x61);
-  const fd = openSync(path, 'w');
-  const t0 = performance.now();
-  let written = 0;
-  try {
-    while (written < bytes) {
-      const n = Math.min(chunk, bytes - written);
-      let off = 0;
-      while (off < n) off += writeSync(fd, buf, off, n - off);
-      written += n;
-    }
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  const ms = performance.now() - t0;
-  rmSync(dir, { recursive: true, force: true });
-  return { mb_s: round(written / 1e6 / (ms / 1000), 1), ms: round(ms, 0), bytes: written };
-}
-
-/**
- * Sustained sequential writes for the length of a produce case: fs.writeSync of `chunk`
- * bytes to one file for `warmup` s, then `seconds` s measured; `flushBytes` > 0 adds an
- * fdatasync every flushBytes (the file engine's async flush), 0 = none until the end (not
- * timed). On a VM the first gigabytes go into the page cache at memory speed and later
- * ones at the rate the kernel writes back, so this, not a burst of the same bytes, is the
- * disk speed a broker producing for `seconds` can be held to.
- */
-function rawSustained(seconds: number, warmup: number, chunk: number, flushBytes: number): { mb_s: number; bytes: number } {
-  settle();
-  const dir = mkdtempSync(join(tmpdir(), 'robust-bench-kafka-raw-'));
-  const buf = Buffer.alloc(chunk, 0x61);
-  const fd = openSync(join(dir, 'raw.bin'), 'w');
-  const t0 = performance.now();
-  const tStart = t0 + warmup * 1000;
-  const tEnd = tStart + seconds * 1000;
-  let measured = 0;
-  let sinceSync = 0;
-  try {
-    for (let now = t0; now < tEnd; now = performance.now()) {
-      let off = 0;
-      while (off < chunk) off += writeSync(fd, buf, off, chunk - off);
-      if (now >= tStart) measured += chunk;
-      sinceSync += chunk;
-      if (flushBytes > 0 && sinceSync >= flushBytes) {
-        fdatasyncSync(fd);
-        sinceSync = 0;
-      }
-    }
-  } finally {
-    closeSync(fd);
-    rmSync(dir, { recursive: true, force: true });
-  }
-  return { mb_s: round(measured / 1e6 / seconds, 1), bytes: measured };
-}
-
 interface RoundResult {
   produce: Partial<Record<Exclude<CaseName, 'e2e'>, ProduceFigures>>;
   consume_100b?: { records_s: number; mb_s: number; records: number; lost: number | null; duplicates: number | null };
@@ -347,7 +287,7 @@ async function runRound(roundNo: number): Promise<RoundResult> {
     if (profile) out.profiles.push({ case: c, summary: profile });
     if (c === 'p1k-acks1') {
       // The broker and its data are gone (stopBroker removed the dir): the same bytes, raw.
-      const raw = rawDisk(f.bytes_total, batchFor(1024) * 1024);
+      const raw = rawBurst(f.bytes_total, batchFor(1024) * 1024);
       out.raw = raw;
       console.log(`  raw disk (fs.writeSync of ${fmt(raw.bytes / 1e6, 0)} MB in ${fmt((batchFor(1024) * 1024) / 1024, 0)} KiB chunks + 1 fdatasync, ${tmpdir()}): ${fmt(raw.mb_s)} MB/s in ${fmt(raw.ms, 0)} ms`);
       const chunk = batchFor(1024) * 1024;

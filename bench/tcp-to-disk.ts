@@ -25,7 +25,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { canPin, cleanupAll, cleanupOnSignals, pinned, spawnTracked, stopProcess } from './lib/processes.js';
+import { rawBurst } from './lib/raw-disk.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -132,24 +133,6 @@ function source(port: number): void {
   s.on('connect', pump);
 }
 
-function rawDisk(bytes: number): number {
-  spawnSync('sync');
-  const dir = mkdtempSync(join(tmpdir(), 'robust-bench-raw-'));
-  const chunk = Buffer.alloc(253 * 1024, 0x61);
-  const fd = openSync(join(dir, 'raw.bin'), 'w');
-  const t0 = performance.now();
-  let done = 0;
-  try {
-    while (done < bytes) done += writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - done));
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  const ms = performance.now() - t0;
-  rmSync(dir, { recursive: true, force: true });
-  return done / 1e6 / (ms / 1000);
-}
-
 async function main(): Promise<void> {
   cleanupOnSignals();
   const seconds = Number(args.seconds);
@@ -185,7 +168,7 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   const sorted = [...measured].sort((a, b) => a - b);
   const sinkMbS = sorted[Math.floor(sorted.length / 2)]! / 1e6;
-  const raw = rawDisk(measured.reduce((a, b) => a + b, 0));
+  const raw = rawBurst(measured.reduce((a, b) => a + b, 0), 253 * 1024).mb_s;
   console.log(`tcp-to-disk (${mode}, ${pin ? 'sink on CPU 0, source on CPU 1' : 'unpinned'}): per second ${measured.map((b) => (b / 1e6).toFixed(0)).join(', ')} MB; median ${sinkMbS.toFixed(1)} MB/s`);
   console.log(`raw disk (fs.writeSync 253 KiB chunks + 1 fdatasync, same bytes): ${raw.toFixed(1)} MB/s; sink ÷ raw ${(sinkMbS / raw).toFixed(2)}`);
   console.log(JSON.stringify({ sink_mb_s: Number(sinkMbS.toFixed(1)), raw_disk_mb_s: Number(raw.toFixed(1)), sink_vs_raw: Number((sinkMbS / raw).toFixed(3)), mode, pinned: pin }));

@@ -1149,8 +1149,13 @@ export class FileEngine implements StorageEngine {
   /** The size trigger of async flush (see FLUSH above). */
   private flushIfManyDirty(): void {
     const limit = this.opts.flushBytes ?? DEFAULT_FLUSH_BYTES;
-    if (!(limit > 0) || this.log.syncInProgress || this.log.failure || this.log.unsyncedBytes < limit) return;
-    this.log.flush().catch((err: unknown) => this.opts.log?.warn({ err }, 'file storage: fdatasync failed; appends are refused until a restart'));
+    if (limit > 0 && !this.log.syncInProgress && this.log.unsyncedBytes >= limit) this.flushInBackground();
+  }
+
+  /** Async flush, by the timer or the size trigger; a failure is logged (appends then fail on their own). */
+  private flushInBackground(): void {
+    if (this.closed || !this.log.dirty || this.log.failure) return;
+    this.log.flush().catch((err: unknown) => this.opts.log?.warn({ err }, 'file storage: background fdatasync failed; appends are refused until a restart'));
   }
 
   private startTimers(): void {
@@ -1160,10 +1165,7 @@ export class FileEngine implements StorageEngine {
       t.unref();
       this.timers.push(t);
     };
-    every(this.opts.flushIntervalMs, () => {
-      if (this.closed || !this.log.dirty || this.log.failure) return;
-      this.log.flush().catch((err: unknown) => this.opts.log?.warn({ err }, 'file storage: periodic fdatasync failed; appends are refused until a restart'));
-    });
+    every(this.opts.flushIntervalMs, () => this.flushInBackground());
     every(this.opts.checkpointIntervalMs ?? 1000, () => {
       if (this.closed || this.checkpointQueued || !this.checkpointDirty) return;
       this.checkpointQueued = true;
